@@ -1,0 +1,56 @@
+# factorcore developer tasks. `make help` lists them.
+# Everything runs in a project-local virtualenv (.venv) that `make` creates and fills.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test test-rust test-python develop lint format bench bench-quick clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.16,<2" "numpy>=2.0" "polars>=2.0,<3" \
+		"pytest>=8" "hypothesis>=6.170" "statsmodels>=0.15" "pandas>=2.2" "skfolio>=1.12" \
+		"ruff>=0.14" psutil
+	touch $(STAMP)
+
+develop: $(STAMP)  ## Build the Rust core (release) into the virtualenv
+	$(VENV)/bin/maturin develop --release --quiet
+
+demo: develop  ## Main job: rolling exposures of the built-in sample market
+	$(PY) -m factorcore.demo
+
+test-rust:  ## Kernel tests (cargo test, no Python needed)
+	cargo test --lib --quiet
+
+test-python: develop  ## Python tests (API, reference agreement, bad input, threads)
+	$(PY) -m pytest tests -q
+
+test: test-rust test-python  ## The whole test suite: cargo tests, then pytest
+
+lint: $(STAMP)  ## ruff, rustfmt and clippy (warnings are errors)
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	cargo fmt --check
+	cargo clippy --all-targets --features python -- -D warnings
+
+format: $(STAMP)  ## Format Rust and Python sources
+	cargo fmt
+	$(VENV)/bin/ruff format python tests benches
+	$(VENV)/bin/ruff check --fix python tests benches
+
+bench: develop  ## Full benchmark against the peers (several minutes)
+	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
+
+bench-quick: develop  ## Quick benchmark
+	$(PY) benches/bench_exposures.py --quick
+
+clean:  ## Remove build products and the virtualenv
+	cargo clean
+	rm -rf $(VENV) dist bench-results .pytest_cache .hypothesis

@@ -1,0 +1,19 @@
+"""factorcore: rolling factor exposures, sector attribution and diversification scores
+over large return matrices, with a Rust core and a Polars API.
+
+>>> import factorcore as fc
+>>> fc.rolling_exposures(returns, factors, window=252)          # doctest: +SKIP
+"""
+
+from factorcore._core import __version__
+from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
+from factorcore.exposures import rolling_exposures, rolling_ols
+
+__all__ = [
+    "DtypeError",
+    "InvalidInputError",
+    "NonFiniteError",
+    "__version__",
+    "rolling_exposures",
+    "rolling_ols",
+]

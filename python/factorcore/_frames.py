@@ -1,0 +1,101 @@
+"""Validation and conversion of user frames and arrays; nothing numeric happens here."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from factorcore.errors import DtypeError, InvalidInputError
+
+NUMERIC_HINT = "expected a numeric (float or integer) column"
+
+
+def as_frame(obj: Any, what: str) -> pl.DataFrame:
+    """A DataFrame from a DataFrame or LazyFrame, or a DtypeError naming `what`."""
+    if isinstance(obj, pl.LazyFrame):
+        return obj.collect()
+    if isinstance(obj, pl.DataFrame):
+        return obj
+    raise DtypeError(f"{what} must be a polars DataFrame or LazyFrame, got {type(obj).__name__}")
+
+
+def dates_of(frame: pl.DataFrame, date: str, what: str, *, sorted_required: bool = True) -> pl.Series:
+    """The date column of `frame`, checked to be Date/Datetime, non-null, strictly increasing."""
+    if date not in frame.columns:
+        raise InvalidInputError(f"{what} has no date column {date!r} (columns: {frame.columns[:10]})")
+    dates = frame.get_column(date)
+    if not (dates.dtype == pl.Date or isinstance(dates.dtype, pl.Datetime)):
+        raise DtypeError(f"{what} column {date!r} must be Date or Datetime, got {dates.dtype}")
+    if dates.null_count():
+        row = dates.is_null().arg_true()[0]
+        raise InvalidInputError(f"{what} column {date!r} has a null date at row {row}")
+    if sorted_required and dates.len() > 1:
+        physical = dates.to_physical().to_numpy()
+        bad = np.flatnonzero(np.diff(physical) <= 0)
+        if bad.size:
+            i = int(bad[0])
+            kind = "duplicate" if physical[i] == physical[i + 1] else "unsorted"
+            raise InvalidInputError(
+                f"{what} dates must be strictly increasing: {kind} date {dates[i + 1]} "
+                f"at row {i + 1} follows {dates[i]}"
+            )
+    return dates
+
+
+def check_numeric(frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    schema = frame.schema  # built afresh on every access: read it once
+    for name in columns:
+        dtype = schema[name]
+        if not (dtype.is_float() or dtype.is_integer()):
+            raise DtypeError(f"{what} column {name!r} has dtype {dtype}; {NUMERIC_HINT}")
+
+
+def float_column(series: pl.Series) -> np.ndarray:
+    """A contiguous float64 view of a column, NaN for null; zero-copy when it already is one."""
+    if series.dtype != pl.Float64:
+        series = series.cast(pl.Float64)
+    values = series.to_numpy()
+    return values if values.flags.c_contiguous else np.ascontiguousarray(values)
+
+
+def float_array(obj: Any, what: str) -> np.ndarray:
+    """`obj` as a float64 NumPy array (no copy if it already is one)."""
+    try:
+        array = np.asarray(obj)
+    except Exception as exc:  # ragged sequences and the like
+        raise DtypeError(f"{what} cannot be read as a numeric array: {exc}") from None
+    if array.dtype.kind not in "fiu":
+        raise DtypeError(f"{what} must hold floats or integers, got dtype {array.dtype}")
+    return np.asarray(array, dtype=np.float64)
+
+
+def window_arg(window: Any) -> int | None:
+    if window is None:
+        return None
+    return count_arg(window, "window")
+
+
+def count_arg(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise DtypeError(f"{name} must be an integer number of rows, got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise DtypeError(f"{name} must be an integer number of rows, got {value!r}") from None
+    if count < 1:
+        raise InvalidInputError(f"{name} must be at least 1, got {count}")
+    return count
+
+
+def halflife_arg(halflife: Any) -> float | None:
+    if halflife is None:
+        return None
+    if isinstance(halflife, bool) or not isinstance(halflife, (int, float, np.integer, np.floating)):
+        raise DtypeError(f"halflife must be a number of rows, got {halflife!r}")
+    value = float(halflife)
+    if not (np.isfinite(value) and value > 0):
+        raise InvalidInputError(f"halflife must be a positive number of rows, got {halflife!r}")
+    return value

@@ -1,0 +1,16 @@
+"""Exceptions raised by factorcore.
+
+Every problem with the input is reported as one of these, with a message that names
+the offending column, date or parameter:
+
+- :class:`InvalidInputError` (a ``ValueError``): values, shapes or parameters that
+  cannot describe a valid problem: empty input, a window longer than the data,
+  unsorted or duplicate dates, frames with no dates in common, ...
+- :class:`NonFiniteError` (an :class:`InvalidInputError`): ``+inf`` or ``-inf`` in
+  the data. ``NaN`` and ``null`` are not errors: they mean *missing*.
+- :class:`DtypeError` (a ``TypeError``): an input of the wrong type or dtype.
+"""
+
+from factorcore._core import DtypeError, InvalidInputError, NonFiniteError
+
+__all__ = ["DtypeError", "InvalidInputError", "NonFiniteError"]

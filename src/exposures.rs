@@ -1,0 +1,1138 @@
+//! Rolling and expanding least squares of many assets on one shared factor matrix.
+//!
+//! Every asset is regressed on the same factors, so for a window the factor
+//! cross-product X'WX and its inverse are computed once per date and shared by all
+//! assets without missing returns; per asset only X'Wy and y'Wy move, and every
+//! statistic (SSR, R², standard errors) follows from those sums. Assets with missing
+//! returns carry their own X'WX and solve their own small system per window.
+//!
+//! Assets are processed in groups of neighbouring columns ("lanes"), date by date,
+//! with each group's sums stored component by component so that the per-date work
+//! runs across lanes and vectorises. Groups run in parallel and each writes only its
+//! own columns of the outputs.
+
+use ndarray::{
+    Array, Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Axis, RemoveAxis,
+};
+use rayon::prelude::*;
+
+use crate::error::{invalid, Error, Result};
+use crate::linalg;
+use crate::window::{for_each_window, window_counts, Span};
+
+/// Relative size below which a sum of squares is rounding noise of its parts.
+const ROUNDING: f64 = 64.0 * f64::EPSILON;
+
+/// Assets per group: enough lanes to vectorise and to write whole cache lines,
+/// few enough that a group's rows stay in cache.
+const LANES: usize = 64;
+
+/// A (rows = dates) x (columns = assets) matrix of returns, NaN meaning missing.
+pub trait Panel: Sync {
+    fn n_rows(&self) -> usize;
+    fn n_cols(&self) -> usize;
+    /// Copies columns `first..first + lanes` into `out`, row-major (T x lanes).
+    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]);
+}
+
+impl Panel for ArrayView2<'_, f64> {
+    fn n_rows(&self) -> usize {
+        self.nrows()
+    }
+    fn n_cols(&self) -> usize {
+        self.ncols()
+    }
+    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]) {
+        let block = self.slice(ndarray::s![.., first..first + lanes]);
+        for (dst, src) in out.chunks_exact_mut(lanes).zip(block.rows()) {
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        }
+    }
+}
+
+/// Asset columns held in separate buffers, e.g. the borrowed columns of a wide frame.
+pub struct Columns<'a> {
+    columns: Vec<&'a [f64]>,
+    n_rows: usize,
+}
+
+impl<'a> Columns<'a> {
+    /// All columns must have `n_rows` entries.
+    pub fn new(columns: Vec<&'a [f64]>, n_rows: usize) -> Result<Self> {
+        if let Some(j) = columns.iter().position(|c| c.len() != n_rows) {
+            return Err(invalid(format!(
+                "return column {j} has {} rows, expected {n_rows}",
+                columns[j].len()
+            )));
+        }
+        Ok(Self { columns, n_rows })
+    }
+}
+
+impl Panel for Columns<'_> {
+    fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+    fn n_cols(&self) -> usize {
+        self.columns.len()
+    }
+    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]) {
+        for (l, column) in self.columns[first..first + lanes].iter().enumerate() {
+            for (dst, src) in out[l..].iter_mut().step_by(lanes).zip(column.iter()) {
+                *dst = *src;
+            }
+        }
+    }
+}
+
+/// How to run the regressions (see `factorcore.rolling_ols` for the full contract).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollingOlsOptions {
+    /// Rows per window; `None` for an expanding window.
+    pub window: Option<usize>,
+    /// Fewest valid rows a window needs; defaults to `window`, or P + 1 when expanding.
+    pub min_periods: Option<usize>,
+    /// Half-life in rows of exponentially decaying weights; `None` for equal weights.
+    pub halflife: Option<f64>,
+    /// Prepend a constant regressor (the alpha).
+    pub intercept: bool,
+    /// Also compute r2 and resid_vol.
+    pub stats: bool,
+    /// Also compute t-statistics of the coefficients.
+    pub tstats: bool,
+}
+
+impl Default for RollingOlsOptions {
+    fn default() -> Self {
+        Self {
+            window: None,
+            min_periods: None,
+            halflife: None,
+            intercept: true,
+            stats: true,
+            tstats: false,
+        }
+    }
+}
+
+/// Results laid out so that each statistic is one contiguous (dates x assets) plane.
+#[derive(Debug, Clone)]
+pub struct RollingOls {
+    /// `coef[[k, t, j]]`: coefficient `k` (alpha first when there is an intercept) of
+    /// asset `j` in the window ending at date `t`.
+    pub coef: Array3<f64>,
+    /// Same layout as `coef`, when asked for.
+    pub tstat: Option<Array3<f64>>,
+    /// (dates x assets), when `stats`: centred R² with an intercept, uncentred without.
+    pub r2: Option<Array2<f64>>,
+    /// (dates x assets), when `stats`: sqrt(SSR / (n - P)).
+    pub resid_vol: Option<Array2<f64>>,
+    /// (dates x assets): valid rows in each window.
+    pub n_obs: Array2<u32>,
+}
+
+/// Regresses every column of `y` (dates x assets) on the columns of `x` (dates x factors).
+pub fn rolling_ols<Y: Panel>(
+    y: &Y,
+    x: ArrayView2<'_, f64>,
+    options: &RollingOlsOptions,
+) -> Result<RollingOls> {
+    let problem = Problem::new(y, x, options)?;
+    let shared = problem.shared_windows();
+    let (t_len, n, p) = (problem.t_len, y.n_cols(), problem.p);
+
+    let mut coef = Array3::<f64>::zeros((p, t_len, n));
+    let mut tstat = options.tstats.then(|| Array3::<f64>::zeros((p, t_len, n)));
+    let mut r2 = options.stats.then(|| Array2::<f64>::zeros((t_len, n)));
+    let mut resid_vol = options.stats.then(|| Array2::<f64>::zeros((t_len, n)));
+    let mut n_obs = Array2::<u32>::zeros((t_len, n));
+
+    let n_groups = n.div_ceil(LANES);
+    let groups: Vec<GroupOutput<'_>> = coef
+        .axis_chunks_iter_mut(Axis(2), LANES)
+        .zip(column_chunks(tstat.as_mut(), Axis(2), n_groups))
+        .zip(column_chunks(r2.as_mut(), Axis(1), n_groups))
+        .zip(column_chunks(resid_vol.as_mut(), Axis(1), n_groups))
+        .zip(n_obs.axis_chunks_iter_mut(Axis(1), LANES))
+        .enumerate()
+        .map(
+            |(g, ((((coef, tstat), r2), resid_vol), n_obs))| GroupOutput {
+                first: g * LANES,
+                coef: coef.into_outer_iter_mut().collect(),
+                tstat: tstat
+                    .map(|t| t.into_outer_iter_mut().collect())
+                    .unwrap_or_default(),
+                r2,
+                resid_vol,
+                n_obs,
+            },
+        )
+        .collect();
+    let outcomes: Vec<Result<()>> = groups
+        .into_par_iter()
+        .map(|mut out| problem.run_group(y, &shared, &mut out))
+        .collect();
+    // Report the problem in the leftmost group, whatever order the threads finished in.
+    outcomes.into_iter().collect::<Result<Vec<()>>>()?;
+    Ok(RollingOls {
+        coef,
+        tstat,
+        r2,
+        resid_vol,
+        n_obs,
+    })
+}
+
+/// The validated problem: the design matrix and the facts shared by all assets.
+struct Problem {
+    t_len: usize,
+    /// Regressors including the intercept.
+    p: usize,
+    span: Span,
+    lambda: f64,
+    min_periods: u32,
+    intercept: bool,
+    stats: bool,
+    tstats: bool,
+    /// (T x P) row-major: [1, x - x_shift] with an intercept, x without.
+    design: Vec<f64>,
+    /// Rows whose factors are all present.
+    row_ok: Vec<bool>,
+    /// With an intercept the data are centred on their full-sample means before
+    /// summing, so large common means do not cancel digits away; slopes, residuals
+    /// and R² are unchanged and alpha is shifted back.
+    x_shift: Vec<f64>,
+}
+
+/// Factor-only quantities of each window, shared by every asset without gaps in it.
+struct SharedWindows {
+    /// Valid rows per window.
+    n: Vec<u32>,
+    /// Whether X'WX was safely invertible.
+    ok: Vec<bool>,
+    /// (X'WX)^-1 per date, P x P row-major.
+    inverse: Vec<f64>,
+    /// Sum of weights (the intercept's diagonal entry of X'WX).
+    weight_sum: Vec<f64>,
+    /// Variance factor of the unshifted alpha: v' (X'WX)^-1 v, v = (1, -x_shift).
+    alpha_variance: Vec<f64>,
+}
+
+/// One group's returns, copied contiguously (T x lanes) and centred.
+struct GroupInput {
+    lanes: usize,
+    /// Centred returns; NaN where missing.
+    values: Vec<f64>,
+    shift: Vec<f64>,
+    /// Whether any asset misses a return on a row whose factors are present.
+    gappy: bool,
+}
+
+/// The columns of every output that belong to one group, split into (T x lanes) planes.
+struct GroupOutput<'a> {
+    first: usize,
+    coef: Vec<ArrayViewMut2<'a, f64>>,
+    tstat: Vec<ArrayViewMut2<'a, f64>>,
+    r2: Option<ArrayViewMut2<'a, f64>>,
+    resid_vol: Option<ArrayViewMut2<'a, f64>>,
+    n_obs: ArrayViewMut2<'a, u32>,
+}
+
+/// One date's window sums turned into fits, lane by lane (component-major: the entry
+/// for component k of lane l is at k * lanes + l).
+struct Fits {
+    lanes: usize,
+    /// Coefficients of the centred problem (P x lanes).
+    b: Vec<f64>,
+    ssr: Vec<f64>,
+    yy: Vec<f64>,
+    sum_y: Vec<f64>,
+    weight_sum: Vec<f64>,
+    n: Vec<u32>,
+    /// diag((X'WX)^-1) (P x lanes) and the alpha variance factor; read for t-statistics.
+    inverse_diagonal: Vec<f64>,
+    alpha_variance: Vec<f64>,
+    /// Lanes with enough rows and independent regressors.
+    ok: Vec<bool>,
+}
+
+/// One date's published results for a group, lane by lane.
+struct Stage {
+    coef: Vec<f64>,
+    tstat: Vec<f64>,
+    r2: Vec<f64>,
+    resid_vol: Vec<f64>,
+}
+
+fn packed_len(p: usize) -> usize {
+    p * (p + 1) / 2
+}
+
+impl Problem {
+    fn new<Y: Panel>(y: &Y, x: ArrayView2<'_, f64>, options: &RollingOlsOptions) -> Result<Self> {
+        let t_len = y.n_rows();
+        if t_len == 0 {
+            return Err(invalid("the data have no rows"));
+        }
+        if x.nrows() != t_len {
+            return Err(invalid(format!(
+                "factors have {} rows but returns have {t_len}",
+                x.nrows()
+            )));
+        }
+        let k = x.ncols();
+        let p = k + usize::from(options.intercept);
+        if p == 0 {
+            return Err(invalid(
+                "there are no regressors: give factors or an intercept",
+            ));
+        }
+        let span = match options.window {
+            Some(0) => return Err(invalid("window must be at least 1")),
+            Some(w) if w > t_len => {
+                return Err(invalid(format!(
+                    "window of {w} rows is longer than the data ({t_len} rows)"
+                )))
+            }
+            Some(w) if w < p => {
+                return Err(invalid(format!(
+                    "window of {w} rows is shorter than the {p} regressors"
+                )))
+            }
+            Some(w) => Span::Rolling(w),
+            None => Span::Expanding,
+        };
+        let longest = options.window.unwrap_or(t_len);
+        let min_periods = options
+            .min_periods
+            .unwrap_or(options.window.unwrap_or(p + 1));
+        if min_periods < p || min_periods > longest {
+            return Err(invalid(format!(
+                "min_periods must lie between the number of regressors ({p}) and the window ({longest} rows), got {min_periods}"
+            )));
+        }
+        let lambda = match options.halflife {
+            None => 1.0,
+            Some(h) if h.is_finite() && h > 0.0 => 0.5f64.powf(1.0 / h),
+            Some(h) => {
+                return Err(invalid(format!(
+                    "halflife must be a positive number of rows, got {h}"
+                )))
+            }
+        };
+
+        let mut row_ok = vec![true; t_len];
+        for ((t, f), &v) in x.indexed_iter() {
+            if v.is_infinite() {
+                return Err(Error::NonFinite {
+                    input: "factors",
+                    row: t,
+                    column: f,
+                });
+            }
+            row_ok[t] &= !v.is_nan();
+        }
+        let x_shift: Vec<f64> = (0..k)
+            .map(|f| {
+                let present = (0..t_len).filter(|&t| row_ok[t]).map(|t| x[[t, f]]);
+                if options.intercept {
+                    mean(present)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let offset = usize::from(options.intercept);
+        let mut design = vec![1.0; t_len * p];
+        for (t, row) in design.chunks_exact_mut(p).enumerate() {
+            for f in 0..k {
+                row[offset + f] = x[[t, f]] - x_shift[f];
+            }
+        }
+        Ok(Self {
+            t_len,
+            p,
+            span,
+            lambda,
+            min_periods: min_periods as u32,
+            intercept: options.intercept,
+            stats: options.stats,
+            tstats: options.tstats,
+            design,
+            row_ok,
+            x_shift,
+        })
+    }
+
+    fn design_row(&self, t: usize) -> &[f64] {
+        &self.design[t * self.p..(t + 1) * self.p]
+    }
+
+    /// v with alpha = v'b for the coefficients b of the centred problem: (1, -x_shift).
+    fn alpha_direction(&self) -> Vec<f64> {
+        let mut v = vec![0.0; self.p];
+        if self.intercept {
+            v[0] = 1.0;
+            v[1..]
+                .iter_mut()
+                .zip(&self.x_shift)
+                .for_each(|(v, s)| *v = -s);
+        }
+        v
+    }
+
+    /// X'WX of every window, factorised once and shared by all assets.
+    fn shared_windows(&self) -> SharedWindows {
+        let (t_len, p) = (self.t_len, self.p);
+        let mut shared = SharedWindows {
+            n: window_counts(&self.row_ok, self.span),
+            ok: vec![false; t_len],
+            inverse: vec![f64::NAN; t_len * p * p],
+            weight_sum: vec![0.0; t_len],
+            alpha_variance: vec![f64::NAN; t_len],
+        };
+        let mut a = vec![0.0; p * p];
+        let mut scratch = vec![0.0; p * p];
+        let v = self.alpha_direction();
+        for_each_window(
+            t_len,
+            packed_len(p),
+            self.span,
+            self.lambda,
+            |t, g| {
+                if self.row_ok[t] {
+                    pack_outer(self.design_row(t), g);
+                } else {
+                    g.fill(0.0);
+                }
+            },
+            |t, sums| {
+                if shared.n[t] < self.min_periods {
+                    return;
+                }
+                unpack_symmetric(sums, p, &mut a);
+                shared.weight_sum[t] = a[0];
+                if linalg::cholesky(&mut a, p) {
+                    let inverse = &mut shared.inverse[t * p * p..(t + 1) * p * p];
+                    linalg::inverse(&a, p, inverse, &mut scratch);
+                    shared.ok[t] = true;
+                    if self.intercept {
+                        shared.alpha_variance[t] =
+                            linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
+                    }
+                }
+            },
+        );
+        shared
+    }
+
+    fn run_group<Y: Panel>(
+        &self,
+        y: &Y,
+        shared: &SharedWindows,
+        out: &mut GroupOutput<'_>,
+    ) -> Result<()> {
+        let lanes = out.n_obs.ncols();
+        let input = self.load_group(y, out.first, lanes)?;
+        if input.gappy {
+            self.fit_gappy_group(&input, out);
+        } else {
+            self.fit_shared_group(&input, shared, out);
+        }
+        Ok(())
+    }
+
+    /// Copies a group's returns, refusing infinities, and centres them.
+    fn load_group<Y: Panel>(&self, y: &Y, first: usize, lanes: usize) -> Result<GroupInput> {
+        let mut values = vec![0.0; self.t_len * lanes];
+        y.copy_columns(first, lanes, &mut values);
+        let mut sum = vec![0.0; lanes];
+        let mut count = vec![0usize; lanes];
+        let mut gappy = false;
+        for (t, row) in values.chunks_exact(lanes).enumerate() {
+            if let Some(l) = row.iter().position(|v| v.is_infinite()) {
+                return Err(Error::NonFinite {
+                    input: "returns",
+                    row: t,
+                    column: first + l,
+                });
+            }
+            if !self.row_ok[t] {
+                continue;
+            }
+            for (l, &v) in row.iter().enumerate() {
+                if v.is_nan() {
+                    gappy = true;
+                } else {
+                    sum[l] += v;
+                    count[l] += 1;
+                }
+            }
+        }
+        let shift: Vec<f64> = sum
+            .iter()
+            .zip(&count)
+            .map(|(&s, &c)| {
+                if self.intercept && c > 0 {
+                    s / c as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for row in values.chunks_exact_mut(lanes) {
+            row.iter_mut().zip(&shift).for_each(|(v, s)| *v -= s);
+        }
+        Ok(GroupInput {
+            lanes,
+            values,
+            shift,
+            gappy,
+        })
+    }
+
+    /// No asset of the group misses a return where the factors are present: per asset
+    /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients.
+    fn fit_shared_group(
+        &self,
+        input: &GroupInput,
+        shared: &SharedWindows,
+        out: &mut GroupOutput<'_>,
+    ) {
+        let (p, lanes) = (self.p, input.lanes);
+        let mut fits = Fits::new(p, lanes);
+        let mut stage = Stage::new(p, lanes);
+        for_each_window(
+            self.t_len,
+            (p + 1) * lanes,
+            self.span,
+            self.lambda,
+            |t, g| {
+                if !self.row_ok[t] {
+                    g.fill(0.0);
+                    return;
+                }
+                let values = &input.values[t * lanes..(t + 1) * lanes];
+                let (xy, yy) = g.split_at_mut(p * lanes);
+                for (xk, row) in self.design_row(t).iter().zip(xy.chunks_exact_mut(lanes)) {
+                    row.iter_mut().zip(values).for_each(|(o, v)| *o = xk * v);
+                }
+                yy.iter_mut().zip(values).for_each(|(o, v)| *o = v * v);
+            },
+            |t, sums| {
+                let n = shared.n[t];
+                fits.n.fill(n);
+                let usable = n >= self.min_periods && shared.ok[t];
+                fits.ok.fill(usable);
+                if usable {
+                    let (xy, yy) = sums.split_at(p * lanes);
+                    let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
+                    // b = (X'WX)^-1 X'Wy for all lanes at once.
+                    for (k, b_row) in fits.b.chunks_exact_mut(lanes).enumerate() {
+                        b_row.fill(0.0);
+                        for (m, xy_row) in xy.chunks_exact(lanes).enumerate() {
+                            let c = inverse[k * p + m];
+                            b_row.iter_mut().zip(xy_row).for_each(|(o, v)| *o += c * v);
+                        }
+                    }
+                    fits.ssr.copy_from_slice(yy);
+                    for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
+                        fits.ssr
+                            .iter_mut()
+                            .zip(b_row)
+                            .zip(xy_row)
+                            .for_each(|((s, b), v)| *s -= b * v);
+                    }
+                    fits.yy.copy_from_slice(yy);
+                    fits.sum_y.copy_from_slice(&xy[..lanes]);
+                    fits.weight_sum.fill(shared.weight_sum[t]);
+                    if self.tstats {
+                        for (k, row) in fits.inverse_diagonal.chunks_exact_mut(lanes).enumerate() {
+                            row.fill(inverse[k * p + k]);
+                        }
+                        fits.alpha_variance.fill(shared.alpha_variance[t]);
+                    }
+                }
+                self.finish(&fits, &input.shift, &mut stage);
+                stage.write(t, &fits.n, out);
+            },
+        );
+    }
+
+    /// Some asset of the group misses returns: each sums its own X'WX over its valid
+    /// rows and solves its own system per window.
+    fn fit_gappy_group(&self, input: &GroupInput, out: &mut GroupOutput<'_>) {
+        let (p, lanes) = (self.p, input.lanes);
+        let q = packed_len(p);
+        let valid = |t: usize, l: usize| self.row_ok[t] && !input.values[t * lanes + l].is_nan();
+        let mut fits = Fits::new(p, lanes);
+        let mut stage = Stage::new(p, lanes);
+        let mut present = vec![0.0; lanes];
+        let mut centred = vec![0.0; lanes];
+        let mut packed = vec![0.0; q];
+        let mut a = vec![0.0; p * p];
+        let mut b = vec![0.0; p];
+        let mut xy = vec![0.0; p];
+        let mut diagonal = vec![0.0; p];
+        let mut scratch = vec![0.0; p * p];
+        let v = self.alpha_direction();
+        for_each_window(
+            self.t_len,
+            (q + p + 1) * lanes,
+            self.span,
+            self.lambda,
+            |t, g| {
+                if !self.row_ok[t] {
+                    g.fill(0.0);
+                    return;
+                }
+                for (l, value) in input.values[t * lanes..(t + 1) * lanes].iter().enumerate() {
+                    let missing = value.is_nan();
+                    present[l] = if missing { 0.0 } else { 1.0 };
+                    centred[l] = if missing { 0.0 } else { *value };
+                }
+                let x = self.design_row(t);
+                let mut rows = g.chunks_exact_mut(lanes);
+                for i in 0..p {
+                    for k in 0..=i {
+                        let xx = x[i] * x[k];
+                        let row = rows.next().expect("packed rows");
+                        row.iter_mut().zip(&present).for_each(|(o, m)| *o = xx * m);
+                    }
+                }
+                for xi in x {
+                    let row = rows.next().expect("cross rows");
+                    row.iter_mut().zip(&centred).for_each(|(o, v)| *o = xi * v);
+                }
+                let row = rows.next().expect("square row");
+                row.iter_mut().zip(&centred).for_each(|(o, v)| *o = v * v);
+            },
+            |t, sums| {
+                for (l, count) in fits.n.iter_mut().enumerate() {
+                    *count += u32::from(valid(t, l));
+                    if let Span::Rolling(w) = self.span {
+                        if t >= w {
+                            *count -= u32::from(valid(t - w, l));
+                        }
+                    }
+                }
+                for l in 0..lanes {
+                    fits.ok[l] = false;
+                    if fits.n[l] < self.min_periods {
+                        continue;
+                    }
+                    for (d, value) in packed.iter_mut().enumerate() {
+                        *value = sums[d * lanes + l];
+                    }
+                    unpack_symmetric(&packed, p, &mut a);
+                    fits.weight_sum[l] = a[0];
+                    if !linalg::cholesky(&mut a, p) {
+                        continue;
+                    }
+                    for (k, value) in xy.iter_mut().enumerate() {
+                        *value = sums[(q + k) * lanes + l];
+                    }
+                    let yy = sums[(q + p) * lanes + l];
+                    b.copy_from_slice(&xy);
+                    linalg::cholesky_solve(&a, p, &mut b);
+                    fits.ssr[l] = yy - b.iter().zip(&xy).map(|(b, v)| b * v).sum::<f64>();
+                    fits.yy[l] = yy;
+                    fits.sum_y[l] = xy[0];
+                    for k in 0..p {
+                        fits.b[k * lanes + l] = b[k];
+                    }
+                    if self.tstats {
+                        linalg::inverse_diagonal(&a, p, &mut diagonal, &mut scratch);
+                        for k in 0..p {
+                            fits.inverse_diagonal[k * lanes + l] = diagonal[k];
+                        }
+                        if self.intercept {
+                            fits.alpha_variance[l] =
+                                linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
+                        }
+                    }
+                    fits.ok[l] = true;
+                }
+                self.finish(&fits, &input.shift, &mut stage);
+                stage.write(t, &fits.n, out);
+            },
+        );
+    }
+
+    /// Turns one date's fits into the published statistics, across lanes.
+    fn finish(&self, fits: &Fits, shift: &[f64], stage: &mut Stage) {
+        let (p, lanes) = (self.p, fits.lanes);
+        if !fits.ok.iter().any(|&ok| ok) {
+            stage.fill_missing();
+            return;
+        }
+        stage.coef.copy_from_slice(&fits.b);
+        if self.intercept {
+            // alpha of the original data: b0 + y_shift - x_shift . slopes
+            let (alpha, slopes) = stage.coef.split_at_mut(lanes);
+            alpha.iter_mut().zip(shift).for_each(|(a, s)| *a += s);
+            for (x_shift, slope) in self.x_shift.iter().zip(slopes.chunks_exact(lanes)) {
+                alpha
+                    .iter_mut()
+                    .zip(slope)
+                    .for_each(|(a, b)| *a -= x_shift * b);
+            }
+        }
+        let mut variance = [0.0; LANES];
+        let mut ssr = [0.0; LANES];
+        for l in 0..lanes {
+            // A residual sum of squares at the rounding level of y'y is a perfect fit.
+            ssr[l] = if fits.ssr[l] > ROUNDING * fits.yy[l] {
+                fits.ssr[l]
+            } else {
+                0.0
+            };
+            let dof = fits.n[l] as f64 - p as f64;
+            variance[l] = if dof > 0.0 { ssr[l] / dof } else { f64::NAN };
+        }
+        if self.stats {
+            for l in 0..lanes {
+                let (yy, sum_y) = (fits.yy[l], fits.sum_y[l]);
+                let tss = if self.intercept {
+                    yy - sum_y * sum_y / fits.weight_sum[l]
+                } else {
+                    yy
+                };
+                stage.r2[l] = if tss > ROUNDING * yy {
+                    1.0 - ssr[l] / tss
+                } else {
+                    f64::NAN
+                };
+                stage.resid_vol[l] = variance[l].sqrt();
+            }
+        }
+        if self.tstats {
+            for k in 0..p {
+                let factors = if self.intercept && k == 0 {
+                    &fits.alpha_variance[..]
+                } else {
+                    &fits.inverse_diagonal[k * lanes..(k + 1) * lanes]
+                };
+                let coef = &stage.coef[k * lanes..(k + 1) * lanes];
+                for (l, t) in stage.tstat[k * lanes..(k + 1) * lanes]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    let se = (variance[l] * factors[l]).sqrt();
+                    // A perfect fit has no sampling error to scale by: t is undefined.
+                    *t = if se > 0.0 { coef[l] / se } else { f64::NAN };
+                }
+            }
+        }
+        for l in (0..lanes).filter(|&l| !fits.ok[l]) {
+            stage.set_missing(l, lanes);
+        }
+    }
+}
+
+impl Fits {
+    fn new(p: usize, lanes: usize) -> Self {
+        Self {
+            lanes,
+            b: vec![f64::NAN; p * lanes],
+            ssr: vec![f64::NAN; lanes],
+            yy: vec![f64::NAN; lanes],
+            sum_y: vec![f64::NAN; lanes],
+            weight_sum: vec![f64::NAN; lanes],
+            n: vec![0; lanes],
+            inverse_diagonal: vec![f64::NAN; p * lanes],
+            alpha_variance: vec![f64::NAN; lanes],
+            ok: vec![false; lanes],
+        }
+    }
+}
+
+impl Stage {
+    fn new(p: usize, lanes: usize) -> Self {
+        Self {
+            coef: vec![f64::NAN; p * lanes],
+            tstat: vec![f64::NAN; p * lanes],
+            r2: vec![f64::NAN; lanes],
+            resid_vol: vec![f64::NAN; lanes],
+        }
+    }
+
+    fn fill_missing(&mut self) {
+        for values in [
+            &mut self.coef,
+            &mut self.tstat,
+            &mut self.r2,
+            &mut self.resid_vol,
+        ] {
+            values.fill(f64::NAN);
+        }
+    }
+
+    fn set_missing(&mut self, lane: usize, lanes: usize) {
+        for values in [&mut self.coef, &mut self.tstat] {
+            values
+                .iter_mut()
+                .skip(lane)
+                .step_by(lanes)
+                .for_each(|v| *v = f64::NAN);
+        }
+        self.r2[lane] = f64::NAN;
+        self.resid_vol[lane] = f64::NAN;
+    }
+
+    fn write(&self, t: usize, n_obs: &[u32], out: &mut GroupOutput<'_>) {
+        let lanes = n_obs.len();
+        for (plane, values) in out.coef.iter_mut().zip(self.coef.chunks_exact(lanes)) {
+            put(plane.row_mut(t), values);
+        }
+        for (plane, values) in out.tstat.iter_mut().zip(self.tstat.chunks_exact(lanes)) {
+            put(plane.row_mut(t), values);
+        }
+        if let Some(r2) = out.r2.as_mut() {
+            put(r2.row_mut(t), &self.r2);
+        }
+        if let Some(resid_vol) = out.resid_vol.as_mut() {
+            put(resid_vol.row_mut(t), &self.resid_vol);
+        }
+        put(out.n_obs.row_mut(t), n_obs);
+    }
+}
+
+/// The asset-column chunks of an optional output, or `None` for every group.
+fn column_chunks<D: RemoveAxis>(
+    array: Option<&mut Array<f64, D>>,
+    axis: Axis,
+    n_groups: usize,
+) -> Vec<Option<ArrayViewMut<'_, f64, D>>> {
+    match array {
+        Some(a) => a.axis_chunks_iter_mut(axis, LANES).map(Some).collect(),
+        None => (0..n_groups).map(|_| None).collect(),
+    }
+}
+
+/// Writes one row of a group's output plane (contiguous, as the planes are row-major).
+fn put<T: Copy>(mut row: ArrayViewMut1<'_, T>, values: &[T]) {
+    match row.as_slice_mut() {
+        Some(slice) => slice.copy_from_slice(values),
+        None => row.iter_mut().zip(values).for_each(|(o, v)| *o = *v),
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    if count == 0 {
+        0.0
+    } else {
+        sum / count as f64
+    }
+}
+
+/// The lower triangle of x x', row by row.
+fn pack_outer(x: &[f64], out: &mut [f64]) {
+    let mut d = 0;
+    for i in 0..x.len() {
+        for k in 0..=i {
+            out[d] = x[i] * x[k];
+            d += 1;
+        }
+    }
+}
+
+/// A full symmetric row-major matrix from its packed lower triangle.
+fn unpack_symmetric(packed: &[f64], p: usize, out: &mut [f64]) {
+    let mut d = 0;
+    for i in 0..p {
+        for k in 0..=i {
+            out[i * p + k] = packed[d];
+            out[k * p + i] = packed[d];
+            d += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::linalg::solvers::DenseSolveCore;
+    use faer::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_distr::StandardNormal;
+
+    struct Direct {
+        coef: Vec<f64>,
+        tstat: Vec<f64>,
+        r2: f64,
+        resid_vol: f64,
+        n: u32,
+    }
+
+    /// Weighted least squares of one window by QR, straight from the definitions.
+    fn direct(
+        y: &Array2<f64>,
+        x: &Array2<f64>,
+        t: usize,
+        j: usize,
+        o: &RollingOlsOptions,
+    ) -> Option<Direct> {
+        let first = o.window.map_or(0, |w| (t + 1).saturating_sub(w));
+        let lambda = o.halflife.map_or(1.0, |h| 0.5f64.powf(1.0 / h));
+        let rows: Vec<usize> = (first..=t)
+            .filter(|&r| !y[[r, j]].is_nan() && x.row(r).iter().all(|v| !v.is_nan()))
+            .collect();
+        let p = x.ncols() + usize::from(o.intercept);
+        let n = rows.len();
+        let min_periods = o.min_periods.unwrap_or(o.window.unwrap_or(p + 1));
+        if n < min_periods {
+            return None;
+        }
+        let w: Vec<f64> = rows.iter().map(|&r| lambda.powi((t - r) as i32)).collect();
+        let regressor = |r: usize, k: usize| {
+            if o.intercept {
+                if k == 0 {
+                    1.0
+                } else {
+                    x[[r, k - 1]]
+                }
+            } else {
+                x[[r, k]]
+            }
+        };
+        let a = Mat::<f64>::from_fn(n, p, |i, k| w[i].sqrt() * regressor(rows[i], k));
+        let b = Mat::<f64>::from_fn(n, 1, |i, _| w[i].sqrt() * y[[rows[i], j]]);
+        let coef = a.qr().solve_lstsq(&b);
+        let coef: Vec<f64> = (0..p).map(|k| coef[(k, 0)]).collect();
+        let fitted = |i: usize| (0..p).map(|k| regressor(rows[i], k) * coef[k]).sum::<f64>();
+        let ssr: f64 = (0..n)
+            .map(|i| w[i] * (y[[rows[i], j]] - fitted(i)).powi(2))
+            .sum();
+        let sw: f64 = w.iter().sum();
+        let mean = if o.intercept {
+            (0..n).map(|i| w[i] * y[[rows[i], j]]).sum::<f64>() / sw
+        } else {
+            0.0
+        };
+        let tss: f64 = (0..n)
+            .map(|i| w[i] * (y[[rows[i], j]] - mean).powi(2))
+            .sum();
+        let s2 = ssr / (n - p) as f64;
+        // diag((A'A)^-1) = squared row norms of R^-1, without forming A'A.
+        let r = a.qr().thin_R().to_owned();
+        let r_inverse = r.partial_piv_lu().inverse();
+        let tstat = (0..p)
+            .map(|k| coef[k] / (s2 * (0..p).map(|m| r_inverse[(k, m)].powi(2)).sum::<f64>()).sqrt())
+            .collect();
+        Some(Direct {
+            coef,
+            tstat,
+            r2: 1.0 - ssr / tss,
+            resid_vol: s2.sqrt(),
+            n: n as u32,
+        })
+    }
+
+    fn close(got: f64, want: f64, what: &str) {
+        let tolerance = 1e-10 * want.abs().max(1.0);
+        assert!(
+            (got - want).abs() <= tolerance,
+            "{what}: got {got}, want {want}"
+        );
+    }
+
+    /// Returns driven by the factors, with gaps, a late starter and a missing factor row.
+    fn market(
+        t_len: usize,
+        n: usize,
+        k: usize,
+        seed: u64,
+        mean: f64,
+    ) -> (Array2<f64>, Array2<f64>) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut normal = || rng.sample::<f64, _>(StandardNormal);
+        let x = Array2::from_shape_fn((t_len, k), |_| 0.01 * normal() + mean);
+        let betas = Array2::from_shape_fn((n, k), |_| 1.0 + 0.5 * normal());
+        let mut y = Array2::from_shape_fn((t_len, n), |(t, j)| {
+            mean + (0..k).map(|f| betas[[j, f]] * x[[t, f]]).sum::<f64>() + 0.01 * normal()
+        });
+        let mut x = x;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
+        for j in 0..n {
+            if j % 3 == 1 {
+                for t in 0..t_len {
+                    if rng.random::<f64>() < 0.05 {
+                        y[[t, j]] = f64::NAN;
+                    }
+                }
+            }
+        }
+        if n > 2 {
+            for t in 0..t_len / 3 {
+                y[[t, 2]] = f64::NAN; // lists late
+            }
+        }
+        x[[t_len / 2, 0]] = f64::NAN; // a missing factor value drops the date for all
+        (y, x)
+    }
+
+    fn check(y: &Array2<f64>, x: &Array2<f64>, o: &RollingOlsOptions) {
+        let got = rolling_ols(&y.view(), x.view(), o).unwrap();
+        let p = x.ncols() + usize::from(o.intercept);
+        for t in 0..y.nrows() {
+            for j in 0..y.ncols() {
+                let at = format!("t={t} j={j} {o:?}");
+                match direct(y, x, t, j, o) {
+                    None => assert!(got.coef[[0, t, j]].is_nan(), "{at}: expected NaN"),
+                    Some(d) => {
+                        assert_eq!(got.n_obs[[t, j]], d.n, "{at}");
+                        for k in 0..p {
+                            close(got.coef[[k, t, j]], d.coef[k], &format!("coef {k} {at}"));
+                            close(
+                                got.tstat.as_ref().unwrap()[[k, t, j]],
+                                d.tstat[k],
+                                &format!("t {k} {at}"),
+                            );
+                        }
+                        close(got.r2.as_ref().unwrap()[[t, j]], d.r2, &format!("r2 {at}"));
+                        close(
+                            got.resid_vol.as_ref().unwrap()[[t, j]],
+                            d.resid_vol,
+                            &format!("vol {at}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn options(
+        window: Option<usize>,
+        min_periods: Option<usize>,
+        halflife: Option<f64>,
+        intercept: bool,
+    ) -> RollingOlsOptions {
+        RollingOlsOptions {
+            window,
+            min_periods,
+            halflife,
+            intercept,
+            stats: true,
+            tstats: true,
+        }
+    }
+
+    #[test]
+    fn rolling_windows_match_direct_solves() {
+        let (y, x) = market(150, 11, 3, 7, 0.0);
+        check(&y, &x, &options(Some(40), None, None, true));
+        check(&y, &x, &options(Some(40), Some(10), None, true));
+        check(&y, &x, &options(Some(33), Some(20), None, false));
+    }
+
+    #[test]
+    fn weighted_and_expanding_windows_match_direct_solves() {
+        let (y, x) = market(120, 9, 2, 11, 0.0);
+        check(&y, &x, &options(Some(50), Some(30), Some(12.0), true));
+        check(&y, &x, &options(None, None, None, true));
+        check(&y, &x, &options(None, Some(15), Some(25.0), true));
+    }
+
+    #[test]
+    fn large_common_means_keep_their_digits() {
+        let (y, x) = market(100, 5, 2, 3, 100.0);
+        check(&y, &x, &options(Some(30), None, None, true));
+    }
+
+    #[test]
+    fn borrowed_columns_give_the_same_results() {
+        let (y, x) = market(90, 10, 2, 5, 0.0);
+        let columns: Vec<Vec<f64>> = (0..y.ncols()).map(|j| y.column(j).to_vec()).collect();
+        let panel =
+            Columns::new(columns.iter().map(|c| c.as_slice()).collect(), y.nrows()).unwrap();
+        let o = options(Some(20), None, Some(10.0), true);
+        let a = rolling_ols(&y.view(), x.view(), &o).unwrap();
+        let b = rolling_ols(&panel, x.view(), &o).unwrap();
+        assert!(a
+            .coef
+            .iter()
+            .zip(b.coef.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn collinear_windows_are_nan_and_others_are_not() {
+        let (mut y, mut x) = market(80, 4, 2, 9, 0.0);
+        y.mapv_inplace(|v| if v.is_nan() { 0.001 } else { v });
+        x[[40, 0]] = 0.002;
+        for t in 10..30 {
+            x[[t, 1]] = 0.0; // a factor that is flat for longer than the window
+        }
+        let o = options(Some(15), None, None, true);
+        let got = rolling_ols(&y.view(), x.view(), &o).unwrap();
+        for t in 14..80 {
+            let flat = (24..30).contains(&t);
+            assert_eq!(got.coef[[1, t, 0]].is_nan(), flat, "t={t}");
+            assert_eq!(got.coef[[1, t, 3]].is_nan(), flat, "t={t}");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_refused_not_panicked_on() {
+        let (y, mut x) = market(30, 3, 2, 1, 0.0);
+        let o = |window| RollingOlsOptions {
+            window,
+            ..Default::default()
+        };
+        assert!(matches!(
+            rolling_ols(&y.view(), x.view(), &o(Some(31))),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            rolling_ols(&y.view(), x.view(), &o(Some(2))),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            rolling_ols(&y.view(), x.view(), &o(Some(0))),
+            Err(Error::InvalidInput(_))
+        ));
+        let halflife = RollingOlsOptions {
+            window: Some(10),
+            halflife: Some(-1.0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            rolling_ols(&y.view(), x.view(), &halflife),
+            Err(Error::InvalidInput(_))
+        ));
+        let min_periods = RollingOlsOptions {
+            window: Some(10),
+            min_periods: Some(11),
+            ..Default::default()
+        };
+        assert!(matches!(
+            rolling_ols(&y.view(), x.view(), &min_periods),
+            Err(Error::InvalidInput(_))
+        ));
+        let mut y_inf = y.clone();
+        y_inf[[4, 2]] = f64::INFINITY;
+        assert_eq!(
+            rolling_ols(&y_inf.view(), x.view(), &o(Some(10))).unwrap_err(),
+            Error::NonFinite {
+                input: "returns",
+                row: 4,
+                column: 2
+            }
+        );
+        x[[7, 1]] = f64::NEG_INFINITY;
+        assert_eq!(
+            rolling_ols(&y.view(), x.view(), &o(Some(10))).unwrap_err(),
+            Error::NonFinite {
+                input: "factors",
+                row: 7,
+                column: 1
+            }
+        );
+        let short = Array2::<f64>::zeros((29, 2));
+        assert!(rolling_ols(&y.view(), short.view(), &o(Some(10))).is_err());
+        let empty = Array2::<f64>::zeros((0, 3));
+        assert!(rolling_ols(&empty.view(), Array2::<f64>::zeros((0, 2)).view(), &o(None)).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! factorcore: rolling factor exposures, attribution and diversification scores.
+//!
+//! The kernels are pure Rust (no Python types) and are tested with `cargo test`;
+//! the `python` feature adds the thin PyO3 layer that maturin builds into
+//! `factorcore._core`.
+
+pub mod error;
+pub mod exposures;
+pub mod linalg;
+pub mod window;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
