@@ -99,6 +99,8 @@ def rolling_ols(
         raise InvalidInputError(f"y has {y2.shape[0]} rows but x has {x2.shape[0]}")
     if y2.shape[0] == 0 or y2.shape[1] == 0:
         raise InvalidInputError(f"y is empty (shape {y_array.shape})")
+    if x2.shape[1] == 0:
+        raise InvalidInputError(f"x has no factor columns (shape {x_array.shape})")
     out = _core.rolling_ols(
         y2,
         x2,
@@ -186,8 +188,8 @@ def rolling_exposures(
     factor_names = [c for c in factors.columns if c != date]
     if not assets:
         raise InvalidInputError("returns has no asset columns")
-    if not factor_names and not intercept:
-        raise InvalidInputError("factors has no factor columns and there is no intercept")
+    if not factor_names:
+        raise InvalidInputError("factors has no factor columns")
     check_numeric(returns, assets, "returns")
     check_numeric(factors, factor_names, "factors")
     columns = _output_columns(factor_names, intercept, tstats, date)
@@ -197,11 +199,7 @@ def rolling_exposures(
     dates = returns.get_column(date)
     if dates.len() == 0:
         raise InvalidInputError("returns and factors have no rows")
-    x = (
-        np.column_stack([float_column(factors.get_column(f)) for f in factor_names])
-        if factor_names
-        else np.empty((dates.len(), 0))
-    )
+    x = np.column_stack([float_column(factors.get_column(f)) for f in factor_names])
     window = window_arg(window)
     if min_periods is None:
         n_regressors = len(factor_names) + bool(intercept)
@@ -248,7 +246,7 @@ def _long_to_wide(frame: pl.DataFrame, date: str, asset: str, value: str) -> pl.
     duplicated = keys.is_duplicated()
     if duplicated.any():
         row = keys.filter(duplicated).row(0)
-        raise InvalidInputError(f"returns has more than one row for date {row[0]}, asset {row[1]!r}")
+        raise InvalidInputError(f"returns has duplicate rows for date {row[0]}, asset {row[1]!r}")
     dates_of(frame, date, "returns", sorted_required=False)
     check_numeric(frame, [value], "returns")
     if frame.schema[asset] not in (pl.String, pl.Categorical) and not isinstance(
