@@ -12,7 +12,8 @@
 //! own columns of the outputs.
 
 use ndarray::{
-    Array, Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Axis, RemoveAxis,
+    Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis,
+    RemoveAxis,
 };
 use rayon::prelude::*;
 
@@ -131,29 +132,87 @@ pub struct RollingOls {
     pub n_obs: Array2<u32>,
 }
 
+/// Output buffers for [`rolling_ols_into`], shaped like the fields of [`RollingOls`]
+/// (P = regressors, T = dates, N = assets). Leave out what is not wanted.
+pub struct RollingOlsViews<'a> {
+    /// (P, T, N)
+    pub coef: ArrayViewMut3<'a, f64>,
+    /// (P, T, N), required when `options.tstats`.
+    pub tstat: Option<ArrayViewMut3<'a, f64>>,
+    /// (T, N), required when `options.stats`.
+    pub r2: Option<ArrayViewMut2<'a, f64>>,
+    /// (T, N), required when `options.stats`.
+    pub resid_vol: Option<ArrayViewMut2<'a, f64>>,
+    /// (T, N)
+    pub n_obs: ArrayViewMut2<'a, u32>,
+}
+
 /// Regresses every column of `y` (dates x assets) on the columns of `x` (dates x factors).
 pub fn rolling_ols<Y: Panel>(
     y: &Y,
     x: ArrayView2<'_, f64>,
     options: &RollingOlsOptions,
 ) -> Result<RollingOls> {
-    let problem = Problem::new(y, x, options)?;
-    let shared = problem.shared_windows();
-    let (t_len, n, p) = (problem.t_len, y.n_cols(), problem.p);
-
+    let (t_len, n) = (y.n_rows(), y.n_cols());
+    let p = x.ncols() + usize::from(options.intercept);
     let mut coef = Array3::<f64>::zeros((p, t_len, n));
     let mut tstat = options.tstats.then(|| Array3::<f64>::zeros((p, t_len, n)));
     let mut r2 = options.stats.then(|| Array2::<f64>::zeros((t_len, n)));
     let mut resid_vol = options.stats.then(|| Array2::<f64>::zeros((t_len, n)));
     let mut n_obs = Array2::<u32>::zeros((t_len, n));
+    let views = RollingOlsViews {
+        coef: coef.view_mut(),
+        tstat: tstat.as_mut().map(|a| a.view_mut()),
+        r2: r2.as_mut().map(|a| a.view_mut()),
+        resid_vol: resid_vol.as_mut().map(|a| a.view_mut()),
+        n_obs: n_obs.view_mut(),
+    };
+    rolling_ols_into(y, x, options, views)?;
+    Ok(RollingOls {
+        coef,
+        tstat,
+        r2,
+        resid_vol,
+        n_obs,
+    })
+}
 
+/// [`rolling_ols`] writing into buffers the caller owns (e.g. arrays allocated by
+/// NumPy, which come backed by huge pages and so fill faster than a fresh `Vec`).
+pub fn rolling_ols_into<Y: Panel>(
+    y: &Y,
+    x: ArrayView2<'_, f64>,
+    options: &RollingOlsOptions,
+    out: RollingOlsViews<'_>,
+) -> Result<()> {
+    let problem = Problem::new(y, x, options)?;
+    let (t_len, n, p) = (problem.t_len, y.n_cols(), problem.p);
+    let plane = (t_len, n);
+    let shapes_fit = out.coef.dim() == (p, t_len, n)
+        && out.n_obs.dim() == plane
+        && out.tstat.as_ref().map(|a| a.dim()) == options.tstats.then_some((p, t_len, n))
+        && out.r2.as_ref().map(|a| a.dim()) == options.stats.then_some(plane)
+        && out.resid_vol.as_ref().map(|a| a.dim()) == options.stats.then_some(plane);
+    if !shapes_fit {
+        return Err(invalid(format!(
+            "output buffers must be shaped ({p}, {t_len}, {n}) and ({t_len}, {n})"
+        )));
+    }
+    let shared = problem.shared_windows();
     let n_groups = n.div_ceil(LANES);
+    let RollingOlsViews {
+        coef,
+        tstat,
+        r2,
+        resid_vol,
+        n_obs,
+    } = out;
     let groups: Vec<GroupOutput<'_>> = coef
-        .axis_chunks_iter_mut(Axis(2), LANES)
-        .zip(column_chunks(tstat.as_mut(), Axis(2), n_groups))
-        .zip(column_chunks(r2.as_mut(), Axis(1), n_groups))
-        .zip(column_chunks(resid_vol.as_mut(), Axis(1), n_groups))
-        .zip(n_obs.axis_chunks_iter_mut(Axis(1), LANES))
+        .into_axis_chunks_iter_mut(Axis(2), LANES)
+        .zip(column_chunks(tstat, Axis(2), n_groups))
+        .zip(column_chunks(r2, Axis(1), n_groups))
+        .zip(column_chunks(resid_vol, Axis(1), n_groups))
+        .zip(n_obs.into_axis_chunks_iter_mut(Axis(1), LANES))
         .enumerate()
         .map(
             |(g, ((((coef, tstat), r2), resid_vol), n_obs))| GroupOutput {
@@ -174,13 +233,7 @@ pub fn rolling_ols<Y: Panel>(
         .collect();
     // Report the problem in the leftmost group, whatever order the threads finished in.
     outcomes.into_iter().collect::<Result<Vec<()>>>()?;
-    Ok(RollingOls {
-        coef,
-        tstat,
-        r2,
-        resid_vol,
-        n_obs,
-    })
+    Ok(())
 }
 
 /// The validated problem: the design matrix and the facts shared by all assets.
@@ -800,12 +853,12 @@ impl Stage {
 
 /// The asset-column chunks of an optional output, or `None` for every group.
 fn column_chunks<D: RemoveAxis>(
-    array: Option<&mut Array<f64, D>>,
+    array: Option<ArrayViewMut<'_, f64, D>>,
     axis: Axis,
     n_groups: usize,
 ) -> Vec<Option<ArrayViewMut<'_, f64, D>>> {
     match array {
-        Some(a) => a.axis_chunks_iter_mut(axis, LANES).map(Some).collect(),
+        Some(a) => a.into_axis_chunks_iter_mut(axis, LANES).map(Some).collect(),
         None => (0..n_groups).map(|_| None).collect(),
     }
 }

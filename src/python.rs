@@ -1,14 +1,14 @@
 //! The PyO3 layer: borrow NumPy views, release the GIL, call a kernel, hand the
 //! owned result arrays to NumPy without copying. No maths here.
 
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::error::Error;
-use crate::exposures::{self, Columns, Panel, RollingOlsOptions};
+use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
 
 create_exception!(
     factorcore,
@@ -44,6 +44,8 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     }
 }
 
+/// Allocates the outputs with NumPy (which asks for huge pages on large arrays, so
+/// they fill faster than a fresh Rust allocation) and lets the kernel fill them in place.
 fn fit<'py, Y: Panel + Send>(
     py: Python<'py>,
     y: Y,
@@ -51,21 +53,48 @@ fn fit<'py, Y: Panel + Send>(
     options: RollingOlsOptions,
 ) -> PyResult<Bound<'py, PyDict>> {
     let x = x.as_array();
-    let result = py
-        .detach(|| exposures::rolling_ols(&y, x, &options))
-        .map_err(|e| to_py_err(py, e))?;
+    let (t_len, n, p) = (
+        y.n_rows(),
+        y.n_cols(),
+        x.ncols() + usize::from(options.intercept),
+    );
+    let coef = PyArray3::<f64>::zeros(py, [p, t_len, n], false);
+    let tstat = options
+        .tstats
+        .then(|| PyArray3::<f64>::zeros(py, [p, t_len, n], false));
+    let r2 = options
+        .stats
+        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
+    let resid_vol = options
+        .stats
+        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
+    let n_obs = PyArray2::<u32>::zeros(py, [t_len, n], false);
+    {
+        let mut coef_rw = coef.readwrite();
+        let mut tstat_rw = tstat.as_ref().map(|a| a.readwrite());
+        let mut r2_rw = r2.as_ref().map(|a| a.readwrite());
+        let mut resid_vol_rw = resid_vol.as_ref().map(|a| a.readwrite());
+        let mut n_obs_rw = n_obs.readwrite();
+        let views = RollingOlsViews {
+            coef: coef_rw.as_array_mut(),
+            tstat: tstat_rw.as_mut().map(|a| a.as_array_mut()),
+            r2: r2_rw.as_mut().map(|a| a.as_array_mut()),
+            resid_vol: resid_vol_rw.as_mut().map(|a| a.as_array_mut()),
+            n_obs: n_obs_rw.as_array_mut(),
+        };
+        py.detach(|| exposures::rolling_ols_into(&y, x, &options, views))
+            .map_err(|e| to_py_err(py, e))?;
+    }
     let out = PyDict::new(py);
-    out.set_item("coef", result.coef.into_pyarray(py))?;
-    if let Some(tstat) = result.tstat {
-        out.set_item("tstat", tstat.into_pyarray(py))?;
+    out.set_item("coef", coef)?;
+    if let Some(tstat) = tstat {
+        out.set_item("tstat", tstat)?;
     }
-    if let Some(r2) = result.r2 {
-        out.set_item("r2", r2.into_pyarray(py))?;
+    if let (Some(r2), Some(resid_vol)) = (r2, resid_vol) {
+        out.set_item("r2", r2)?;
+        out.set_item("resid_vol", resid_vol)?;
     }
-    if let Some(resid_vol) = result.resid_vol {
-        out.set_item("resid_vol", resid_vol.into_pyarray(py))?;
-    }
-    out.set_item("n_obs", result.n_obs.into_pyarray(py))?;
+    out.set_item("n_obs", n_obs)?;
     Ok(out)
 }
 

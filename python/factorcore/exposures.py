@@ -192,7 +192,7 @@ def rolling_exposures(
         raise InvalidInputError("factors has no factor columns")
     check_numeric(returns, assets, "returns")
     check_numeric(factors, factor_names, "factors")
-    columns = _output_columns(factor_names, intercept, tstats, date)
+    columns = _output_columns(factor_names, intercept, tstats)
 
     if not return_dates.equals(factor_dates):
         returns, factors = _align(returns, factors, date)
@@ -226,9 +226,9 @@ def rolling_exposures(
     return _long_frame(out, dates, assets, columns, n_min=min_periods)
 
 
-def _output_columns(factors: list[str], intercept: bool, tstats: bool, date: str) -> list[str]:
+def _output_columns(factors: list[str], intercept: bool, tstats: bool) -> list[str]:
     coefficients = (["alpha"] if intercept else []) + factors
-    names = [date, "asset", *coefficients, "r2", "resid_vol", "n_obs"]
+    names = ["date", "asset", *coefficients, "r2", "resid_vol", "n_obs"]
     if tstats:
         names += [f"t_{c}" for c in coefficients]
     seen: set[str] = set()
@@ -301,7 +301,7 @@ def _long_frame(
 
     coefficient_names = columns[2 : 2 + out["coef"].shape[0]]
     data: dict[str, pl.Series] = {
-        columns[0]: dates.gather(date_index),
+        "date": dates.gather(date_index).alias("date"),
         "asset": pl.Series(assets, dtype=pl.Enum(assets)).gather(asset_index),
     }
     for k, name in enumerate(coefficient_names):
