@@ -22,10 +22,14 @@ def as_frame(obj: Any, what: str) -> pl.DataFrame:
     raise DtypeError(f"{what} must be a polars DataFrame or LazyFrame, got {type(obj).__name__}")
 
 
-def dates_of(frame: pl.DataFrame, date: str, what: str, *, sorted_required: bool = True) -> pl.Series:
+def dates_of(
+    frame: pl.DataFrame, date: str, what: str, *, sorted_required: bool = True
+) -> pl.Series:
     """The date column of `frame`, checked to be Date/Datetime, non-null, strictly increasing."""
     if date not in frame.columns:
-        raise InvalidInputError(f"{what} has no date column {date!r} (columns: {frame.columns[:10]})")
+        raise InvalidInputError(
+            f"{what} has no date column {date!r} (columns: {frame.columns[:10]})"
+        )
     dates = frame.get_column(date)
     if not (dates.dtype == pl.Date or isinstance(dates.dtype, pl.Datetime)):
         raise DtypeError(f"{what} column {date!r} must be Date or Datetime, got {dates.dtype}")
@@ -93,7 +97,9 @@ def count_arg(value: Any, name: str) -> int:
 def halflife_arg(halflife: Any) -> float | None:
     if halflife is None:
         return None
-    if isinstance(halflife, bool) or not isinstance(halflife, (int, float, np.integer, np.floating)):
+    if isinstance(halflife, bool) or not isinstance(
+        halflife, (int, float, np.integer, np.floating)
+    ):
         raise DtypeError(f"halflife must be a number of rows, got {halflife!r}")
     value = float(halflife)
     if not (np.isfinite(value) and value > 0):

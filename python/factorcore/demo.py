@@ -34,7 +34,9 @@ def main() -> None:
         .with_columns(pl.col("asset").cast(pl.String))
         .join(market.sectors, on="asset")
         .group_by("sector", "date")
-        .agg(pl.col(factors).mean().round(2), pl.col("r2").mean().round(2), pl.len().alias("assets"))
+        .agg(
+            pl.col(factors).mean().round(2), pl.col("r2").mean().round(2), pl.len().alias("assets")
+        )
         .sort("sector", "date")
     )
     with pl.Config(tbl_rows=30, tbl_cols=12, tbl_hide_dataframe_shape=True, tbl_width_chars=120):

@@ -257,7 +257,9 @@ def _long_to_wide(frame: pl.DataFrame, date: str, asset: str, value: str) -> pl.
     return wide.sort(date)
 
 
-def _align(returns: pl.DataFrame, factors: pl.DataFrame, date: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _align(
+    returns: pl.DataFrame, factors: pl.DataFrame, date: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows of both frames on the dates they share (an inner join on dates only)."""
     pairs = (
         returns.select(date)
