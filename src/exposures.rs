@@ -302,9 +302,10 @@ struct Fits {
     sum_y: Vec<f64>,
     weight_sum: Vec<f64>,
     n: Vec<u32>,
-    /// diag((X'WX)^-1) (P x lanes) and the alpha variance factor; read for t-statistics.
-    inverse_diagonal: Vec<f64>,
-    alpha_variance: Vec<f64>,
+    /// Standard error of each published coefficient per unit of residual volatility
+    /// (P x lanes): sqrt of diag((X'WX)^-1), or of the alpha variance factor.
+    /// Read for t-statistics only.
+    coef_scale: Vec<f64>,
     /// Lanes with enough rows and independent regressors.
     ok: Vec<bool>,
 }
@@ -479,7 +480,37 @@ impl Problem {
         shared
     }
 
+    /// Runs one group with the widest vector instructions this CPU has. The portable
+    /// code is compiled a second time for AVX2 and chosen at run time, so a wheel built
+    /// for any x86-64 machine still uses AVX2 where it exists. Results are identical:
+    /// nothing is fused or reordered, only more lanes are processed per instruction.
     fn run_group<Y: Panel>(
+        &self,
+        y: &Y,
+        shared: &SharedWindows,
+        out: &mut GroupOutput<'_>,
+    ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, as just checked.
+            return unsafe { self.run_group_avx2(y, shared, out) };
+        }
+        self.run_group_portable(y, shared, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn run_group_avx2<Y: Panel>(
+        &self,
+        y: &Y,
+        shared: &SharedWindows,
+        out: &mut GroupOutput<'_>,
+    ) -> Result<()> {
+        self.run_group_portable(y, shared, out)
+    }
+
+    #[inline(always)]
+    fn run_group_portable<Y: Panel>(
         &self,
         y: &Y,
         shared: &SharedWindows,
@@ -496,6 +527,7 @@ impl Problem {
     }
 
     /// Copies a group's returns, refusing infinities, and centres them.
+    #[inline(always)]
     fn load_group<Y: Panel>(&self, y: &Y, first: usize, lanes: usize) -> Result<GroupInput> {
         let mut values = vec![0.0; self.t_len * lanes];
         y.copy_columns(first, lanes, &mut values);
@@ -546,6 +578,7 @@ impl Problem {
 
     /// No asset of the group misses a return where the factors are present: per asset
     /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients.
+    #[inline(always)]
     fn fit_shared_group(
         &self,
         input: &GroupInput,
@@ -553,11 +586,13 @@ impl Problem {
         out: &mut GroupOutput<'_>,
     ) {
         let (p, lanes) = (self.p, input.lanes);
+        // Coefficients alone need no y'y and no residuals.
+        let fit_quality = self.stats || self.tstats;
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
         for_each_window(
             self.t_len,
-            (p + 1) * lanes,
+            (p + usize::from(fit_quality)) * lanes,
             self.span,
             self.lambda,
             |t, g| {
@@ -588,22 +623,30 @@ impl Problem {
                             b_row.iter_mut().zip(xy_row).for_each(|(o, v)| *o += c * v);
                         }
                     }
-                    fits.ssr.copy_from_slice(yy);
-                    for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
-                        fits.ssr
-                            .iter_mut()
-                            .zip(b_row)
-                            .zip(xy_row)
-                            .for_each(|((s, b), v)| *s -= b * v);
-                    }
-                    fits.yy.copy_from_slice(yy);
-                    fits.sum_y.copy_from_slice(&xy[..lanes]);
-                    fits.weight_sum.fill(shared.weight_sum[t]);
-                    if self.tstats {
-                        for (k, row) in fits.inverse_diagonal.chunks_exact_mut(lanes).enumerate() {
-                            row.fill(inverse[k * p + k]);
+                    if fit_quality {
+                        fits.ssr.copy_from_slice(yy);
+                        for (b_row, xy_row) in
+                            fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes))
+                        {
+                            fits.ssr
+                                .iter_mut()
+                                .zip(b_row)
+                                .zip(xy_row)
+                                .for_each(|((s, b), v)| *s -= b * v);
                         }
-                        fits.alpha_variance.fill(shared.alpha_variance[t]);
+                        fits.yy.copy_from_slice(yy);
+                        fits.sum_y.copy_from_slice(&xy[..lanes]);
+                        fits.weight_sum.fill(shared.weight_sum[t]);
+                    }
+                    if self.tstats {
+                        for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
+                            let factor = if self.intercept && k == 0 {
+                                shared.alpha_variance[t]
+                            } else {
+                                inverse[k * p + k]
+                            };
+                            row.fill(factor.sqrt());
+                        }
                     }
                 }
                 self.finish(&fits, &input.shift, &mut stage);
@@ -614,6 +657,7 @@ impl Problem {
 
     /// Some asset of the group misses returns: each sums its own X'WX over its valid
     /// rows and solves its own system per window.
+    #[inline(always)]
     fn fit_gappy_group(&self, input: &GroupInput, out: &mut GroupOutput<'_>) {
         let (p, lanes) = (self.p, input.lanes);
         let q = packed_len(p);
@@ -691,18 +735,14 @@ impl Problem {
                     fits.ssr[l] = yy - b.iter().zip(&xy).map(|(b, v)| b * v).sum::<f64>();
                     fits.yy[l] = yy;
                     fits.sum_y[l] = xy[0];
-                    for k in 0..p {
-                        fits.b[k * lanes + l] = b[k];
-                    }
+                    scatter_lane(&mut fits.b, lanes, l, &b);
                     if self.tstats {
                         linalg::inverse_diagonal(&a, p, &mut diagonal, &mut scratch);
-                        for k in 0..p {
-                            fits.inverse_diagonal[k * lanes + l] = diagonal[k];
-                        }
                         if self.intercept {
-                            fits.alpha_variance[l] =
-                                linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
+                            diagonal[0] = linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
                         }
+                        diagonal.iter_mut().for_each(|d| *d = d.sqrt());
+                        scatter_lane(&mut fits.coef_scale, lanes, l, &diagonal);
                     }
                     fits.ok[l] = true;
                 }
@@ -713,6 +753,7 @@ impl Problem {
     }
 
     /// Turns one date's fits into the published statistics, across lanes.
+    #[inline(always)]
     fn finish(&self, fits: &Fits, shift: &[f64], stage: &mut Stage) {
         let (p, lanes) = (self.p, fits.lanes);
         if !fits.ok.iter().any(|&ok| ok) {
@@ -731,8 +772,14 @@ impl Problem {
                     .for_each(|(a, b)| *a -= x_shift * b);
             }
         }
-        let mut variance = [0.0; LANES];
+        if !(self.stats || self.tstats) {
+            for l in (0..lanes).filter(|&l| !fits.ok[l]) {
+                stage.set_missing(l, lanes);
+            }
+            return;
+        }
         let mut ssr = [0.0; LANES];
+        let mut vol = [0.0; LANES];
         for l in 0..lanes {
             // A residual sum of squares at the rounding level of y'y is a perfect fit.
             ssr[l] = if fits.ssr[l] > ROUNDING * fits.yy[l] {
@@ -741,7 +788,11 @@ impl Problem {
                 0.0
             };
             let dof = fits.n[l] as f64 - p as f64;
-            variance[l] = if dof > 0.0 { ssr[l] / dof } else { f64::NAN };
+            vol[l] = if dof > 0.0 {
+                (ssr[l] / dof).sqrt()
+            } else {
+                f64::NAN
+            };
         }
         if self.stats {
             for l in 0..lanes {
@@ -756,22 +807,17 @@ impl Problem {
                 } else {
                     f64::NAN
                 };
-                stage.resid_vol[l] = variance[l].sqrt();
+                stage.resid_vol[l] = vol[l];
             }
         }
         if self.tstats {
-            for k in 0..p {
-                let factors = if self.intercept && k == 0 {
-                    &fits.alpha_variance[..]
-                } else {
-                    &fits.inverse_diagonal[k * lanes..(k + 1) * lanes]
-                };
-                let coef = &stage.coef[k * lanes..(k + 1) * lanes];
-                for (l, t) in stage.tstat[k * lanes..(k + 1) * lanes]
-                    .iter_mut()
-                    .enumerate()
-                {
-                    let se = (variance[l] * factors[l]).sqrt();
+            let rows = stage.tstat.chunks_exact_mut(lanes);
+            for ((tstat, coef), scale) in rows
+                .zip(stage.coef.chunks_exact(lanes))
+                .zip(fits.coef_scale.chunks_exact(lanes))
+            {
+                for (l, t) in tstat.iter_mut().enumerate() {
+                    let se = vol[l] * scale[l];
                     // A perfect fit has no sampling error to scale by: t is undefined.
                     *t = if se > 0.0 { coef[l] / se } else { f64::NAN };
                 }
@@ -793,8 +839,7 @@ impl Fits {
             sum_y: vec![f64::NAN; lanes],
             weight_sum: vec![f64::NAN; lanes],
             n: vec![0; lanes],
-            inverse_diagonal: vec![f64::NAN; p * lanes],
-            alpha_variance: vec![f64::NAN; lanes],
+            coef_scale: vec![f64::NAN; p * lanes],
             ok: vec![false; lanes],
         }
     }
@@ -833,6 +878,7 @@ impl Stage {
         self.resid_vol[lane] = f64::NAN;
     }
 
+    #[inline(always)]
     fn write(&self, t: usize, n_obs: &[u32], out: &mut GroupOutput<'_>) {
         let lanes = n_obs.len();
         for (plane, values) in out.coef.iter_mut().zip(self.coef.chunks_exact(lanes)) {
@@ -863,7 +909,16 @@ fn column_chunks<D: RemoveAxis>(
     }
 }
 
+/// Stores one lane's values into a component-major (component x lanes) buffer.
+#[inline(always)]
+fn scatter_lane(buffer: &mut [f64], lanes: usize, lane: usize, values: &[f64]) {
+    for (slot, value) in buffer[lane..].iter_mut().step_by(lanes).zip(values) {
+        *slot = *value;
+    }
+}
+
 /// Writes one row of a group's output plane (contiguous, as the planes are row-major).
+#[inline(always)]
 fn put<T: Copy>(mut row: ArrayViewMut1<'_, T>, values: &[T]) {
     match row.as_slice_mut() {
         Some(slice) => slice.copy_from_slice(values),
@@ -892,6 +947,7 @@ fn pack_outer(x: &[f64], out: &mut [f64]) {
 }
 
 /// A full symmetric row-major matrix from its packed lower triangle.
+#[inline(always)]
 fn unpack_symmetric(packed: &[f64], p: usize, out: &mut [f64]) {
     let mut d = 0;
     for i in 0..p {

@@ -12,6 +12,7 @@ pub const COLLINEARITY_TOLERANCE: f64 = 1e-10;
 /// In-place Cholesky factorisation A = L L' of a row-major `p x p` matrix; the lower
 /// triangle of `a` becomes L (the strict upper triangle is left untouched).
 /// Returns `false` when a pivot shows the columns are (numerically) collinear.
+#[inline(always)]
 pub fn cholesky(a: &mut [f64], p: usize) -> bool {
     for k in 0..p {
         let own = a[k * p + k];
@@ -19,7 +20,8 @@ pub fn cholesky(a: &mut [f64], p: usize) -> bool {
         for m in 0..k {
             pivot -= a[k * p + m] * a[k * p + m];
         }
-        if !(pivot > COLLINEARITY_TOLERANCE * own) {
+        // Written so that a NaN pivot also counts as collinear.
+        if pivot.partial_cmp(&(COLLINEARITY_TOLERANCE * own)) != Some(std::cmp::Ordering::Greater) {
             return false;
         }
         let l_kk = pivot.sqrt();
@@ -36,6 +38,7 @@ pub fn cholesky(a: &mut [f64], p: usize) -> bool {
 }
 
 /// Solves L z = v in place (forward substitution with the factor from [`cholesky`]).
+#[inline(always)]
 pub fn forward_solve(l: &[f64], p: usize, v: &mut [f64]) {
     for i in 0..p {
         let mut s = v[i];
@@ -47,6 +50,7 @@ pub fn forward_solve(l: &[f64], p: usize, v: &mut [f64]) {
 }
 
 /// Solves L' x = z in place (backward substitution).
+#[inline(always)]
 pub fn backward_solve(l: &[f64], p: usize, z: &mut [f64]) {
     for i in (0..p).rev() {
         let mut s = z[i];
@@ -58,12 +62,14 @@ pub fn backward_solve(l: &[f64], p: usize, z: &mut [f64]) {
 }
 
 /// Solves A x = b in place given the Cholesky factor of A.
+#[inline(always)]
 pub fn cholesky_solve(l: &[f64], p: usize, b: &mut [f64]) {
     forward_solve(l, p, b);
     backward_solve(l, p, b);
 }
 
 /// v' A^-1 v = |L^-1 v|^2; `scratch` needs `p` entries.
+#[inline(always)]
 pub fn inverse_quadratic_form(l: &[f64], p: usize, v: &[f64], scratch: &mut [f64]) -> f64 {
     scratch[..p].copy_from_slice(&v[..p]);
     forward_solve(l, p, &mut scratch[..p]);
@@ -72,6 +78,7 @@ pub fn inverse_quadratic_form(l: &[f64], p: usize, v: &[f64], scratch: &mut [f64
 
 /// The diagonal of A^-1 from the Cholesky factor: column norms of L^-1.
 /// `scratch` needs `p * p` entries (it receives L^-1).
+#[inline(always)]
 pub fn inverse_diagonal(l: &[f64], p: usize, diag: &mut [f64], scratch: &mut [f64]) {
     let inv = &mut scratch[..p * p];
     // Column k of L^-1 solves L c = e_k; it is zero above row k.

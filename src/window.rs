@@ -25,6 +25,7 @@ pub enum Span {
 /// the data never get asked for. `emit(t, sums)` receives the weighted sum over the
 /// window ending at `t`: `sum over rows r in the window of lambda^(t - r) * g_r`.
 /// Rows are filled at most twice each.
+#[inline(always)] // so that it takes on the instruction set of its caller (see exposures)
 pub fn for_each_window(
     n_rows: usize,
     width: usize,
@@ -33,13 +34,25 @@ pub fn for_each_window(
     mut fill_row: impl FnMut(usize, &mut [f64]),
     mut emit: impl FnMut(usize, &[f64]),
 ) {
+    // Without decay every weight is 1: plain additions, no multiplications.
+    let weighted = lambda != 1.0;
     let mut row = vec![0.0; width];
     let mut prefix = vec![0.0; width];
+    let accumulate = |prefix: &mut [f64], row: &[f64]| {
+        if weighted {
+            prefix
+                .iter_mut()
+                .zip(row)
+                .for_each(|(p, g)| *p = lambda * *p + g);
+        } else {
+            prefix.iter_mut().zip(row).for_each(|(p, g)| *p += g);
+        }
+    };
     match span {
         Span::Expanding => {
             for t in 0..n_rows {
                 fill_row(t, &mut row);
-                accumulate(&mut prefix, lambda, &row);
+                accumulate(&mut prefix, &row);
                 emit(t, &prefix);
             }
         }
@@ -58,45 +71,44 @@ pub fn for_each_window(
                     for i in (0..w).rev() {
                         fill_row(start - w + i, &mut row);
                         let (head, tail) = suffix.split_at_mut((i + 1) * width);
+                        let (current, next) = (&mut head[i * width..], &tail[..width]);
                         let weight = powers[w - 1 - i];
-                        for ((s, next), g) in
-                            head[i * width..].iter_mut().zip(&tail[..width]).zip(&row)
-                        {
-                            *s = weight * g + next;
+                        if weighted {
+                            for ((s, n), g) in current.iter_mut().zip(next).zip(&row) {
+                                *s = weight * g + n;
+                            }
+                        } else {
+                            for ((s, n), g) in current.iter_mut().zip(next).zip(&row) {
+                                *s = g + n;
+                            }
                         }
                     }
                 }
-                prefix.iter_mut().for_each(|p| *p = 0.0);
+                prefix.fill(0.0);
                 for t in start..(start + w).min(n_rows) {
                     fill_row(t, &mut row);
-                    accumulate(&mut prefix, lambda, &row);
+                    accumulate(&mut prefix, &row);
                     if start == 0 {
                         emit(t, &prefix);
-                    } else {
-                        // The window starts at row t - w + 1 = start - w + i.
-                        let i = t + 1 - start;
-                        let scale = powers[i];
-                        let tail = &suffix[i * width..(i + 1) * width];
+                        continue;
+                    }
+                    // The window starts at row t - w + 1 = start - w + i.
+                    let i = t + 1 - start;
+                    let tail = &suffix[i * width..(i + 1) * width];
+                    let scale = powers[i];
+                    if weighted {
                         for ((out, s), p) in window.iter_mut().zip(tail).zip(&prefix) {
                             *out = scale * s + p;
                         }
-                        emit(t, &window);
+                    } else {
+                        for ((out, s), p) in window.iter_mut().zip(tail).zip(&prefix) {
+                            *out = s + p;
+                        }
                     }
+                    emit(t, &window);
                 }
             }
         }
-    }
-}
-
-#[inline]
-fn accumulate(prefix: &mut [f64], lambda: f64, row: &[f64]) {
-    if lambda == 1.0 {
-        prefix.iter_mut().zip(row).for_each(|(p, g)| *p += g);
-    } else {
-        prefix
-            .iter_mut()
-            .zip(row)
-            .for_each(|(p, g)| *p = lambda * *p + g);
     }
 }
 
