@@ -19,21 +19,28 @@ use rayon::prelude::*;
 
 use crate::error::{invalid, Error, Result};
 use crate::linalg;
-use crate::window::{for_each_window, window_counts, Span};
+use crate::window::{for_each_window, window_counts, Span, WindowSums};
 
 /// Relative size below which a sum of squares is rounding noise of its parts.
 const ROUNDING: f64 = 64.0 * f64::EPSILON;
 
-/// Assets per group: enough lanes to vectorise and to write whole cache lines,
-/// few enough that a group's rows stay in cache.
-const LANES: usize = 64;
+/// Assets per group: wide groups write long runs of each output row (at 512 lanes a
+/// whole 4 KiB page per row and statistic) while their sums still fit in cache; the
+/// groups must also be numerous enough to keep every thread busy.
+fn group_width(n_assets: usize) -> usize {
+    let per_thread = 4 * rayon::current_num_threads();
+    n_assets
+        .div_ceil(per_thread)
+        .next_multiple_of(8)
+        .clamp(8, 512)
+}
 
 /// A (rows = dates) x (columns = assets) matrix of returns, NaN meaning missing.
 pub trait Panel: Sync {
     fn n_rows(&self) -> usize;
     fn n_cols(&self) -> usize;
-    /// Copies columns `first..first + lanes` into `out`, row-major (T x lanes).
-    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]);
+    /// Copies row `row` of columns `first..first + out.len()` into `out`.
+    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]);
 }
 
 impl Panel for ArrayView2<'_, f64> {
@@ -43,10 +50,13 @@ impl Panel for ArrayView2<'_, f64> {
     fn n_cols(&self) -> usize {
         self.ncols()
     }
-    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]) {
-        let block = self.slice(ndarray::s![.., first..first + lanes]);
-        for (dst, src) in out.chunks_exact_mut(lanes).zip(block.rows()) {
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+    #[inline(always)]
+    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]) {
+        let values = self.row(row);
+        let values = values.slice(ndarray::s![first..first + out.len()]);
+        match values.as_slice() {
+            Some(slice) => out.copy_from_slice(slice),
+            None => out.iter_mut().zip(values).for_each(|(o, v)| *o = *v),
         }
     }
 }
@@ -77,11 +87,10 @@ impl Panel for Columns<'_> {
     fn n_cols(&self) -> usize {
         self.columns.len()
     }
-    fn copy_columns(&self, first: usize, lanes: usize, out: &mut [f64]) {
-        for (l, column) in self.columns[first..first + lanes].iter().enumerate() {
-            for (dst, src) in out[l..].iter_mut().step_by(lanes).zip(column.iter()) {
-                *dst = *src;
-            }
+    #[inline(always)]
+    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]) {
+        for (o, column) in out.iter_mut().zip(&self.columns[first..]) {
+            *o = column[row];
         }
     }
 }
@@ -199,7 +208,8 @@ pub fn rolling_ols_into<Y: Panel>(
         )));
     }
     let shared = problem.shared_windows();
-    let n_groups = n.div_ceil(LANES);
+    let lanes = group_width(n);
+    let n_groups = n.div_ceil(lanes);
     let RollingOlsViews {
         coef,
         tstat,
@@ -208,15 +218,15 @@ pub fn rolling_ols_into<Y: Panel>(
         n_obs,
     } = out;
     let groups: Vec<GroupOutput<'_>> = coef
-        .into_axis_chunks_iter_mut(Axis(2), LANES)
-        .zip(column_chunks(tstat, Axis(2), n_groups))
-        .zip(column_chunks(r2, Axis(1), n_groups))
-        .zip(column_chunks(resid_vol, Axis(1), n_groups))
-        .zip(n_obs.into_axis_chunks_iter_mut(Axis(1), LANES))
+        .into_axis_chunks_iter_mut(Axis(2), lanes)
+        .zip(column_chunks(tstat, Axis(2), lanes, n_groups))
+        .zip(column_chunks(r2, Axis(1), lanes, n_groups))
+        .zip(column_chunks(resid_vol, Axis(1), lanes, n_groups))
+        .zip(n_obs.into_axis_chunks_iter_mut(Axis(1), lanes))
         .enumerate()
         .map(
             |(g, ((((coef, tstat), r2), resid_vol), n_obs))| GroupOutput {
-                first: g * LANES,
+                first: g * lanes,
                 coef: coef.into_outer_iter_mut().collect(),
                 tstat: tstat
                     .map(|t| t.into_outer_iter_mut().collect())
@@ -271,14 +281,23 @@ struct SharedWindows {
     alpha_variance: Vec<f64>,
 }
 
-/// One group's returns, copied contiguously (T x lanes) and centred.
-struct GroupInput {
+/// One group's returns, read row by row from the borrowed input and centred.
+struct GroupInput<'y, Y> {
+    y: &'y Y,
+    first: usize,
     lanes: usize,
-    /// Centred returns; NaN where missing.
-    values: Vec<f64>,
     shift: Vec<f64>,
     /// Whether any asset misses a return on a row whose factors are present.
     gappy: bool,
+}
+
+impl<Y: Panel> GroupInput<'_, Y> {
+    /// The group's centred returns on row `t` (NaN where missing).
+    #[inline(always)]
+    fn centred_row(&self, t: usize, out: &mut [f64]) {
+        self.y.copy_row(t, self.first, out);
+        out.iter_mut().zip(&self.shift).for_each(|(v, s)| *v -= s);
+    }
 }
 
 /// The columns of every output that belong to one group, split into (T x lanes) planes.
@@ -312,6 +331,8 @@ struct Fits {
 
 /// One date's published results for a group, lane by lane.
 struct Stage {
+    /// Residual sums of squares after the perfect-fit cut (scratch).
+    ssr: Vec<f64>,
     coef: Vec<f64>,
     tstat: Vec<f64>,
     r2: Vec<f64>,
@@ -526,15 +547,21 @@ impl Problem {
         Ok(())
     }
 
-    /// Copies a group's returns, refusing infinities, and centres them.
+    /// Reads a group's returns once: refuses infinities, finds the centring shifts and
+    /// whether any asset has gaps.
     #[inline(always)]
-    fn load_group<Y: Panel>(&self, y: &Y, first: usize, lanes: usize) -> Result<GroupInput> {
-        let mut values = vec![0.0; self.t_len * lanes];
-        y.copy_columns(first, lanes, &mut values);
+    fn load_group<'y, Y: Panel>(
+        &self,
+        y: &'y Y,
+        first: usize,
+        lanes: usize,
+    ) -> Result<GroupInput<'y, Y>> {
+        let mut row = vec![0.0; lanes];
         let mut sum = vec![0.0; lanes];
         let mut count = vec![0usize; lanes];
         let mut gappy = false;
-        for (t, row) in values.chunks_exact(lanes).enumerate() {
+        for t in 0..self.t_len {
+            y.copy_row(t, first, &mut row);
             if let Some(l) = row.iter().position(|v| v.is_infinite()) {
                 return Err(Error::NonFinite {
                     input: "returns",
@@ -565,23 +592,47 @@ impl Problem {
                 }
             })
             .collect();
-        for row in values.chunks_exact_mut(lanes) {
-            row.iter_mut().zip(&shift).for_each(|(v, s)| *v -= s);
-        }
         Ok(GroupInput {
+            y,
+            first,
             lanes,
-            values,
             shift,
             gappy,
         })
     }
 
+    /// X'y (P rows of lanes) and, when wanted, y'y of row `t` for a group without gaps.
+    #[inline(always)]
+    fn fill_shared_row<Y: Panel>(
+        &self,
+        input: &GroupInput<'_, Y>,
+        t: usize,
+        values: &mut [f64],
+        g: &mut [f64],
+    ) {
+        if !self.row_ok[t] {
+            g.fill(0.0);
+            return;
+        }
+        let lanes = input.lanes;
+        input.centred_row(t, values);
+        let (xy, yy) = g.split_at_mut(self.p * lanes);
+        for (xk, row) in self.design_row(t).iter().zip(xy.chunks_exact_mut(lanes)) {
+            row.iter_mut()
+                .zip(values.iter())
+                .for_each(|(o, v)| *o = xk * v);
+        }
+        yy.iter_mut()
+            .zip(values.iter())
+            .for_each(|(o, v)| *o = v * v);
+    }
+
     /// No asset of the group misses a return where the factors are present: per asset
     /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients.
     #[inline(always)]
-    fn fit_shared_group(
+    fn fit_shared_group<Y: Panel>(
         &self,
-        input: &GroupInput,
+        input: &GroupInput<'_, Y>,
         shared: &SharedWindows,
         out: &mut GroupOutput<'_>,
     ) {
@@ -590,82 +641,114 @@ impl Problem {
         let fit_quality = self.stats || self.tstats;
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
-        for_each_window(
-            self.t_len,
-            (p + usize::from(fit_quality)) * lanes,
-            self.span,
-            self.lambda,
-            |t, g| {
-                if !self.row_ok[t] {
-                    g.fill(0.0);
-                    return;
-                }
-                let values = &input.values[t * lanes..(t + 1) * lanes];
-                let (xy, yy) = g.split_at_mut(p * lanes);
-                for (xk, row) in self.design_row(t).iter().zip(xy.chunks_exact_mut(lanes)) {
-                    row.iter_mut().zip(values).for_each(|(o, v)| *o = xk * v);
-                }
-                yy.iter_mut().zip(values).for_each(|(o, v)| *o = v * v);
-            },
-            |t, sums| {
-                let n = shared.n[t];
-                fits.n.fill(n);
-                let usable = n >= self.min_periods && shared.ok[t];
-                fits.ok.fill(usable);
-                if usable {
-                    let (xy, yy) = sums.split_at(p * lanes);
-                    let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
-                    // b = (X'WX)^-1 X'Wy for all lanes at once.
-                    for (k, b_row) in fits.b.chunks_exact_mut(lanes).enumerate() {
-                        b_row.fill(0.0);
-                        for (m, xy_row) in xy.chunks_exact(lanes).enumerate() {
-                            let c = inverse[k * p + m];
-                            b_row.iter_mut().zip(xy_row).for_each(|(o, v)| *o += c * v);
-                        }
-                    }
-                    if fit_quality {
-                        fits.ssr.copy_from_slice(yy);
-                        for (b_row, xy_row) in
-                            fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes))
-                        {
-                            fits.ssr
-                                .iter_mut()
-                                .zip(b_row)
-                                .zip(xy_row)
-                                .for_each(|((s, b), v)| *s -= b * v);
-                        }
-                        fits.yy.copy_from_slice(yy);
-                        fits.sum_y.copy_from_slice(&xy[..lanes]);
-                        fits.weight_sum.fill(shared.weight_sum[t]);
-                    }
-                    if self.tstats {
-                        for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
-                            let factor = if self.intercept && k == 0 {
-                                shared.alpha_variance[t]
-                            } else {
-                                inverse[k * p + k]
-                            };
-                            row.fill(factor.sqrt());
-                        }
+        let mut values = vec![0.0; lanes];
+        let width = (p + usize::from(fit_quality)) * lanes;
+        let mut window = WindowSums::new(width, self.span, self.lambda);
+        for t in 0..self.t_len {
+            self.fill_shared_row(input, t, &mut values, window.entering());
+            if let Some(r) = window.leaving_row(t) {
+                self.fill_shared_row(input, r, &mut values, window.leaving());
+            }
+            let sums = window.advance(t);
+            let n = shared.n[t];
+            fits.n.fill(n);
+            let usable = n >= self.min_periods && shared.ok[t];
+            fits.ok.fill(usable);
+            if usable {
+                let (xy, yy) = sums.split_at(p * lanes);
+                let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
+                // b = (X'WX)^-1 X'Wy for all lanes at once.
+                for (k, b_row) in fits.b.chunks_exact_mut(lanes).enumerate() {
+                    b_row.fill(0.0);
+                    for (m, xy_row) in xy.chunks_exact(lanes).enumerate() {
+                        let c = inverse[k * p + m];
+                        b_row.iter_mut().zip(xy_row).for_each(|(o, v)| *o += c * v);
                     }
                 }
-                self.finish(&fits, &input.shift, &mut stage);
-                stage.write(t, &fits.n, out);
-            },
-        );
+                if fit_quality {
+                    fits.ssr.copy_from_slice(yy);
+                    for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
+                        let terms = fits.ssr.iter_mut().zip(b_row).zip(xy_row);
+                        terms.for_each(|((s, b), v)| *s -= b * v);
+                    }
+                    fits.yy.copy_from_slice(yy);
+                    fits.sum_y.copy_from_slice(&xy[..lanes]);
+                    fits.weight_sum.fill(shared.weight_sum[t]);
+                }
+                if self.tstats {
+                    for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
+                        let factor = if self.intercept && k == 0 {
+                            shared.alpha_variance[t]
+                        } else {
+                            inverse[k * p + k]
+                        };
+                        row.fill(factor.sqrt());
+                    }
+                }
+            }
+            self.finish(&fits, &input.shift, &mut stage);
+            stage.write(t, &fits.n, out);
+        }
+    }
+
+    /// Packed x x' (for present returns), x y and y² of row `t` for a group with gaps;
+    /// leaves in `present` which lanes have a return on that row.
+    #[inline(always)]
+    fn fill_gappy_row<Y: Panel>(
+        &self,
+        input: &GroupInput<'_, Y>,
+        t: usize,
+        values: &mut [f64],
+        present: &mut [f64],
+        g: &mut [f64],
+    ) {
+        if !self.row_ok[t] {
+            g.fill(0.0);
+            present.fill(0.0);
+            return;
+        }
+        let lanes = input.lanes;
+        input.centred_row(t, values);
+        for (value, here) in values.iter_mut().zip(present.iter_mut()) {
+            let missing = value.is_nan();
+            *here = if missing { 0.0 } else { 1.0 };
+            if missing {
+                *value = 0.0;
+            }
+        }
+        let x = self.design_row(t);
+        let mut rows = g.chunks_exact_mut(lanes);
+        for i in 0..self.p {
+            for k in 0..=i {
+                let xx = x[i] * x[k];
+                let row = rows.next().expect("packed rows");
+                row.iter_mut()
+                    .zip(present.iter())
+                    .for_each(|(o, m)| *o = xx * m);
+            }
+        }
+        for xi in x {
+            let row = rows.next().expect("cross rows");
+            row.iter_mut()
+                .zip(values.iter())
+                .for_each(|(o, v)| *o = xi * v);
+        }
+        let row = rows.next().expect("square row");
+        row.iter_mut()
+            .zip(values.iter())
+            .for_each(|(o, v)| *o = v * v);
     }
 
     /// Some asset of the group misses returns: each sums its own X'WX over its valid
     /// rows and solves its own system per window.
     #[inline(always)]
-    fn fit_gappy_group(&self, input: &GroupInput, out: &mut GroupOutput<'_>) {
+    fn fit_gappy_group<Y: Panel>(&self, input: &GroupInput<'_, Y>, out: &mut GroupOutput<'_>) {
         let (p, lanes) = (self.p, input.lanes);
         let q = packed_len(p);
-        let valid = |t: usize, l: usize| self.row_ok[t] && !input.values[t * lanes + l].is_nan();
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
+        let mut values = vec![0.0; lanes];
         let mut present = vec![0.0; lanes];
-        let mut centred = vec![0.0; lanes];
         let mut packed = vec![0.0; q];
         let mut a = vec![0.0; p * p];
         let mut b = vec![0.0; p];
@@ -673,83 +756,56 @@ impl Problem {
         let mut diagonal = vec![0.0; p];
         let mut scratch = vec![0.0; p * p];
         let v = self.alpha_direction();
-        for_each_window(
-            self.t_len,
-            (q + p + 1) * lanes,
-            self.span,
-            self.lambda,
-            |t, g| {
-                if !self.row_ok[t] {
-                    g.fill(0.0);
-                    return;
+        let mut window = WindowSums::new((q + p + 1) * lanes, self.span, self.lambda);
+        for t in 0..self.t_len {
+            // Valid rows per lane: +1 for a return entering the window, -1 leaving.
+            self.fill_gappy_row(input, t, &mut values, &mut present, window.entering());
+            for (count, &here) in fits.n.iter_mut().zip(&present) {
+                *count += u32::from(here > 0.0);
+            }
+            if let Some(r) = window.leaving_row(t) {
+                self.fill_gappy_row(input, r, &mut values, &mut present, window.leaving());
+                for (count, &here) in fits.n.iter_mut().zip(&present) {
+                    *count -= u32::from(here > 0.0);
                 }
-                for (l, value) in input.values[t * lanes..(t + 1) * lanes].iter().enumerate() {
-                    let missing = value.is_nan();
-                    present[l] = if missing { 0.0 } else { 1.0 };
-                    centred[l] = if missing { 0.0 } else { *value };
+            }
+            let sums = window.advance(t);
+            for l in 0..lanes {
+                fits.ok[l] = false;
+                if fits.n[l] < self.min_periods {
+                    continue;
                 }
-                let x = self.design_row(t);
-                let mut rows = g.chunks_exact_mut(lanes);
-                for i in 0..p {
-                    for k in 0..=i {
-                        let xx = x[i] * x[k];
-                        let row = rows.next().expect("packed rows");
-                        row.iter_mut().zip(&present).for_each(|(o, m)| *o = xx * m);
-                    }
+                for (d, value) in packed.iter_mut().enumerate() {
+                    *value = sums[d * lanes + l];
                 }
-                for xi in x {
-                    let row = rows.next().expect("cross rows");
-                    row.iter_mut().zip(&centred).for_each(|(o, v)| *o = xi * v);
+                unpack_symmetric(&packed, p, &mut a);
+                fits.weight_sum[l] = a[0];
+                if !linalg::cholesky(&mut a, p) {
+                    continue;
                 }
-                let row = rows.next().expect("square row");
-                row.iter_mut().zip(&centred).for_each(|(o, v)| *o = v * v);
-            },
-            |t, sums| {
-                for (l, count) in fits.n.iter_mut().enumerate() {
-                    *count += u32::from(valid(t, l));
-                    if let Span::Rolling(w) = self.span {
-                        if t >= w {
-                            *count -= u32::from(valid(t - w, l));
-                        }
-                    }
+                for (k, value) in xy.iter_mut().enumerate() {
+                    *value = sums[(q + k) * lanes + l];
                 }
-                for l in 0..lanes {
-                    fits.ok[l] = false;
-                    if fits.n[l] < self.min_periods {
-                        continue;
+                let yy = sums[(q + p) * lanes + l];
+                b.copy_from_slice(&xy);
+                linalg::cholesky_solve(&a, p, &mut b);
+                fits.ssr[l] = yy - b.iter().zip(&xy).map(|(b, v)| b * v).sum::<f64>();
+                fits.yy[l] = yy;
+                fits.sum_y[l] = xy[0];
+                scatter_lane(&mut fits.b, lanes, l, &b);
+                if self.tstats {
+                    linalg::inverse_diagonal(&a, p, &mut diagonal, &mut scratch);
+                    if self.intercept {
+                        diagonal[0] = linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
                     }
-                    for (d, value) in packed.iter_mut().enumerate() {
-                        *value = sums[d * lanes + l];
-                    }
-                    unpack_symmetric(&packed, p, &mut a);
-                    fits.weight_sum[l] = a[0];
-                    if !linalg::cholesky(&mut a, p) {
-                        continue;
-                    }
-                    for (k, value) in xy.iter_mut().enumerate() {
-                        *value = sums[(q + k) * lanes + l];
-                    }
-                    let yy = sums[(q + p) * lanes + l];
-                    b.copy_from_slice(&xy);
-                    linalg::cholesky_solve(&a, p, &mut b);
-                    fits.ssr[l] = yy - b.iter().zip(&xy).map(|(b, v)| b * v).sum::<f64>();
-                    fits.yy[l] = yy;
-                    fits.sum_y[l] = xy[0];
-                    scatter_lane(&mut fits.b, lanes, l, &b);
-                    if self.tstats {
-                        linalg::inverse_diagonal(&a, p, &mut diagonal, &mut scratch);
-                        if self.intercept {
-                            diagonal[0] = linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
-                        }
-                        diagonal.iter_mut().for_each(|d| *d = d.sqrt());
-                        scatter_lane(&mut fits.coef_scale, lanes, l, &diagonal);
-                    }
-                    fits.ok[l] = true;
+                    diagonal.iter_mut().for_each(|d| *d = d.sqrt());
+                    scatter_lane(&mut fits.coef_scale, lanes, l, &diagonal);
                 }
-                self.finish(&fits, &input.shift, &mut stage);
-                stage.write(t, &fits.n, out);
-            },
-        );
+                fits.ok[l] = true;
+            }
+            self.finish(&fits, &input.shift, &mut stage);
+            stage.write(t, &fits.n, out);
+        }
     }
 
     /// Turns one date's fits into the published statistics, across lanes.
@@ -778,8 +834,8 @@ impl Problem {
             }
             return;
         }
-        let mut ssr = [0.0; LANES];
-        let mut vol = [0.0; LANES];
+        // resid_vol doubles as the scale of the standard errors, wanted or not.
+        let (ssr, vol) = (&mut stage.ssr, &mut stage.resid_vol);
         for l in 0..lanes {
             // A residual sum of squares at the rounding level of y'y is a perfect fit.
             ssr[l] = if fits.ssr[l] > ROUNDING * fits.yy[l] {
@@ -795,19 +851,20 @@ impl Problem {
             };
         }
         if self.stats {
-            for l in 0..lanes {
-                let (yy, sum_y) = (fits.yy[l], fits.sum_y[l]);
+            let sums = fits.yy.iter().zip(&fits.sum_y).zip(&fits.weight_sum);
+            for ((r2, ssr), ((&yy, &sum_y), &weight_sum)) in
+                stage.r2.iter_mut().zip(ssr.iter()).zip(sums)
+            {
                 let tss = if self.intercept {
-                    yy - sum_y * sum_y / fits.weight_sum[l]
+                    yy - sum_y * sum_y / weight_sum
                 } else {
                     yy
                 };
-                stage.r2[l] = if tss > ROUNDING * yy {
-                    1.0 - ssr[l] / tss
+                *r2 = if tss > ROUNDING * yy {
+                    1.0 - ssr / tss
                 } else {
                     f64::NAN
                 };
-                stage.resid_vol[l] = vol[l];
             }
         }
         if self.tstats {
@@ -848,6 +905,7 @@ impl Fits {
 impl Stage {
     fn new(p: usize, lanes: usize) -> Self {
         Self {
+            ssr: vec![f64::NAN; lanes],
             coef: vec![f64::NAN; p * lanes],
             tstat: vec![f64::NAN; p * lanes],
             r2: vec![f64::NAN; lanes],
@@ -901,10 +959,11 @@ impl Stage {
 fn column_chunks<D: RemoveAxis>(
     array: Option<ArrayViewMut<'_, f64, D>>,
     axis: Axis,
+    lanes: usize,
     n_groups: usize,
 ) -> Vec<Option<ArrayViewMut<'_, f64, D>>> {
     match array {
-        Some(a) => a.into_axis_chunks_iter_mut(axis, LANES).map(Some).collect(),
+        Some(a) => a.into_axis_chunks_iter_mut(axis, lanes).map(Some).collect(),
         None => (0..n_groups).map(|_| None).collect(),
     }
 }

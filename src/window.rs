@@ -1,14 +1,14 @@
-//! Exact sliding-window sums of per-row vectors, streamed in date order.
+//! Sliding-window sums of per-row vectors, streamed in date order.
 //!
-//! Adding the newest row and subtracting the oldest loses digits over thousands of
-//! steps. Instead every rolling window is split at a block boundary (blocks of `W`
-//! rows): the window is a suffix sum of one block plus a prefix sum of the next
-//! (van Herk / Gil-Werman). Nothing is ever subtracted, so each window sum is as
-//! accurate as summing its rows directly, at a cost of two passes over the rows.
+//! Each window sum is updated by adding the newest row and subtracting the one that
+//! leaves. On its own that loses digits over thousands of steps, so the rows are also
+//! summed directly in blocks of `W`: whenever a block is complete, the window is
+//! exactly that block and the sliding sums restart from its direct sum. Rounding
+//! therefore never builds up over more than `W` steps, however long the series, and
+//! the state is one vector per sum (no per-window buffers).
 //!
-//! Exponential weights stay exact the same way: the prefix decays by `lambda` per
-//! row, and the suffix (weighted relative to its block end) is rescaled by a power of
-//! `lambda` when it is joined to the prefix.
+//! Exponential weights slide the same way: the sums decay by `lambda` per row and the
+//! leaving row is removed with weight `lambda^W`.
 
 /// Which rows a window covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,13 +19,120 @@ pub enum Span {
     Expanding,
 }
 
+/// Sliding window sums, driven row by row by the caller:
+///
+/// ```text
+/// let mut window = WindowSums::new(width, span, lambda);
+/// for t in 0..n_rows {
+///     fill(t, window.entering());
+///     if let Some(r) = window.leaving_row(t) { fill(r, window.leaving()); }
+///     use(window.advance(t));   // sums over the window ending at t
+/// }
+/// ```
+///
+/// Driving it from the caller (rather than through callbacks) keeps all the per-row
+/// work inside the caller's function, so it is compiled with the caller's instruction
+/// set (see the AVX2 dispatch in `exposures`).
+pub struct WindowSums {
+    span: Span,
+    lambda: f64,
+    /// Weight of the row leaving the window: lambda^W.
+    fade: f64,
+    sums: Vec<f64>,
+    /// Direct sum of the current block's rows so far (rolling windows).
+    block: Vec<f64>,
+    entering: Vec<f64>,
+    leaving: Vec<f64>,
+}
+
+impl WindowSums {
+    pub fn new(width: usize, span: Span, lambda: f64) -> Self {
+        let fade = match span {
+            Span::Rolling(w) => {
+                assert!(w > 0, "window must be positive");
+                lambda.powi(w as i32)
+            }
+            Span::Expanding => 0.0,
+        };
+        Self {
+            span,
+            lambda,
+            fade,
+            sums: vec![0.0; width],
+            block: vec![0.0; width],
+            entering: vec![0.0; width],
+            leaving: vec![0.0; width],
+        }
+    }
+
+    /// The buffer for the row entering the window: fill every entry.
+    #[inline(always)]
+    pub fn entering(&mut self) -> &mut [f64] {
+        &mut self.entering
+    }
+
+    /// The row that leaves the window when row `t` enters, if one does.
+    #[inline(always)]
+    pub fn leaving_row(&self, t: usize) -> Option<usize> {
+        match self.span {
+            Span::Rolling(w) if t >= w => Some(t - w),
+            _ => None,
+        }
+    }
+
+    /// The buffer for the row leaving the window: fill every entry.
+    #[inline(always)]
+    pub fn leaving(&mut self) -> &mut [f64] {
+        &mut self.leaving
+    }
+
+    /// Takes in row `t` (and lets the leaving row go): the sums over the window ending at `t`.
+    #[inline(always)]
+    pub fn advance(&mut self, t: usize) -> &[f64] {
+        // Without decay every weight is 1: plain additions, no multiplications.
+        let (lambda, fade, weighted) = (self.lambda, self.fade, self.lambda != 1.0);
+        let add = |sums: &mut [f64], row: &[f64]| {
+            if weighted {
+                sums.iter_mut()
+                    .zip(row)
+                    .for_each(|(s, g)| *s = lambda * *s + g);
+            } else {
+                sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
+            }
+        };
+        match self.span {
+            Span::Expanding => add(&mut self.sums, &self.entering),
+            Span::Rolling(w) => {
+                if t % w == 0 {
+                    self.block.fill(0.0);
+                }
+                add(&mut self.block, &self.entering);
+                if t < w {
+                    add(&mut self.sums, &self.entering);
+                } else {
+                    let rows = self.sums.iter_mut().zip(&self.entering).zip(&self.leaving);
+                    if weighted {
+                        rows.for_each(|((s, g), o)| *s = lambda * *s + g - fade * o);
+                    } else {
+                        rows.for_each(|((s, g), o)| *s += g - o);
+                    }
+                }
+                // A complete block is exactly the window: restart from its direct sum.
+                if t % w == w - 1 {
+                    self.sums.copy_from_slice(&self.block);
+                }
+            }
+        }
+        &self.sums
+    }
+}
+
 /// Streams window sums of `width`-long row vectors over `n_rows` rows.
 ///
 /// `fill_row(t, g)` writes the vector of row `t` into `g` (every entry); rows outside
 /// the data never get asked for. `emit(t, sums)` receives the weighted sum over the
 /// window ending at `t`: `sum over rows r in the window of lambda^(t - r) * g_r`.
-/// Rows are filled at most twice each.
-#[inline(always)] // so that it takes on the instruction set of its caller (see exposures)
+/// Rows are filled at most twice each (on entering and on leaving the window).
 pub fn for_each_window(
     n_rows: usize,
     width: usize,
@@ -34,81 +141,13 @@ pub fn for_each_window(
     mut fill_row: impl FnMut(usize, &mut [f64]),
     mut emit: impl FnMut(usize, &[f64]),
 ) {
-    // Without decay every weight is 1: plain additions, no multiplications.
-    let weighted = lambda != 1.0;
-    let mut row = vec![0.0; width];
-    let mut prefix = vec![0.0; width];
-    let accumulate = |prefix: &mut [f64], row: &[f64]| {
-        if weighted {
-            prefix
-                .iter_mut()
-                .zip(row)
-                .for_each(|(p, g)| *p = lambda * *p + g);
-        } else {
-            prefix.iter_mut().zip(row).for_each(|(p, g)| *p += g);
+    let mut window = WindowSums::new(width, span, lambda);
+    for t in 0..n_rows {
+        fill_row(t, window.entering());
+        if let Some(r) = window.leaving_row(t) {
+            fill_row(r, window.leaving());
         }
-    };
-    match span {
-        Span::Expanding => {
-            for t in 0..n_rows {
-                fill_row(t, &mut row);
-                accumulate(&mut prefix, &row);
-                emit(t, &prefix);
-            }
-        }
-        Span::Rolling(w) => {
-            assert!(w > 0, "window must be positive");
-            // powers[l] = lambda^l for l = 0..=w
-            let powers: Vec<f64> = std::iter::successors(Some(1.0), |p| Some(p * lambda))
-                .take(w + 1)
-                .collect();
-            // suffix[i] = sum over rows r = start-w+i .. start-1 of lambda^(start-1-r) g_r,
-            // with suffix[w] = 0: the tail of the block before the current one.
-            let mut suffix = vec![0.0; (w + 1) * width];
-            let mut window = vec![0.0; width];
-            for start in (0..n_rows).step_by(w) {
-                if start > 0 {
-                    for i in (0..w).rev() {
-                        fill_row(start - w + i, &mut row);
-                        let (head, tail) = suffix.split_at_mut((i + 1) * width);
-                        let (current, next) = (&mut head[i * width..], &tail[..width]);
-                        let weight = powers[w - 1 - i];
-                        if weighted {
-                            for ((s, n), g) in current.iter_mut().zip(next).zip(&row) {
-                                *s = weight * g + n;
-                            }
-                        } else {
-                            for ((s, n), g) in current.iter_mut().zip(next).zip(&row) {
-                                *s = g + n;
-                            }
-                        }
-                    }
-                }
-                prefix.fill(0.0);
-                for t in start..(start + w).min(n_rows) {
-                    fill_row(t, &mut row);
-                    accumulate(&mut prefix, &row);
-                    if start == 0 {
-                        emit(t, &prefix);
-                        continue;
-                    }
-                    // The window starts at row t - w + 1 = start - w + i.
-                    let i = t + 1 - start;
-                    let tail = &suffix[i * width..(i + 1) * width];
-                    let scale = powers[i];
-                    if weighted {
-                        for ((out, s), p) in window.iter_mut().zip(tail).zip(&prefix) {
-                            *out = scale * s + p;
-                        }
-                    } else {
-                        for ((out, s), p) in window.iter_mut().zip(tail).zip(&prefix) {
-                            *out = s + p;
-                        }
-                    }
-                    emit(t, &window);
-                }
-            }
-        }
+        emit(t, window.advance(t));
     }
 }
 
