@@ -1,14 +1,18 @@
 //! Sliding-window sums of per-row vectors, streamed in date order.
 //!
-//! Each window sum is updated by adding the newest row and subtracting the one that
-//! leaves. On its own that loses digits over thousands of steps, so the rows are also
-//! summed directly in blocks of `W`: whenever a block is complete, the window is
-//! exactly that block and the sliding sums restart from its direct sum. Rounding
-//! therefore never builds up over more than `W` steps, however long the series, and
-//! the state is one vector per sum (no per-window buffers).
+//! Rows are grouped in blocks of `W`. A window ending inside block k covers the tail
+//! of block k-1 and the head of block k. The head is a running sum; the tail is block
+//! k-1's total minus the rows of block k-1 that have already left the window, both
+//! summed forward in the same order with the same weights. So:
 //!
-//! Exponential weights slide the same way: the sums decay by `lambda` per row and the
-//! leaving row is removed with weight `lambda^W`.
+//! - rounding never builds up over more than one block, however long the series;
+//! - when the rows still inside are all zero the tail is exactly zero (the two sums
+//!   are then bitwise equal), so a factor that is zero throughout a window gives an
+//!   exactly singular cross-product and is reported as collinear, not as garbage;
+//! - the state is a few vectors per sum, with no per-window buffer.
+//!
+//! Exponential weights follow the same scheme with each row weighted relative to its
+//! block's last row, rescaled by a power of `lambda` when the parts are joined.
 
 /// Which rows a window covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,32 +40,45 @@ pub enum Span {
 pub struct WindowSums {
     span: Span,
     lambda: f64,
-    /// Weight of the row leaving the window: lambda^W.
-    fade: f64,
+    /// powers[l] = lambda^l for l = 0..=W (rolling windows).
+    powers: Vec<f64>,
+    /// Rows of the current block so far, weighted relative to the current row.
+    prefix: Vec<f64>,
+    /// Rows of the current block so far, weighted relative to the block's last row.
+    current: Vec<f64>,
+    /// The previous block's total, weighted relative to its last row.
+    previous: Vec<f64>,
+    /// The previous block's rows that have left the window, summed in the same order
+    /// and with the same weights as `previous`.
+    left: Vec<f64>,
     sums: Vec<f64>,
-    /// Direct sum of the current block's rows so far (rolling windows).
-    block: Vec<f64>,
     entering: Vec<f64>,
     leaving: Vec<f64>,
 }
 
 impl WindowSums {
     pub fn new(width: usize, span: Span, lambda: f64) -> Self {
-        let fade = match span {
+        let w = match span {
             Span::Rolling(w) => {
                 assert!(w > 0, "window must be positive");
-                lambda.powi(w as i32)
+                w
             }
-            Span::Expanding => 0.0,
+            Span::Expanding => 0,
         };
+        let zeros = || vec![0.0; width];
         Self {
             span,
             lambda,
-            fade,
-            sums: vec![0.0; width],
-            block: vec![0.0; width],
-            entering: vec![0.0; width],
-            leaving: vec![0.0; width],
+            powers: std::iter::successors(Some(1.0), |p| Some(p * lambda))
+                .take(w + 1)
+                .collect(),
+            prefix: zeros(),
+            current: zeros(),
+            previous: zeros(),
+            left: zeros(),
+            sums: zeros(),
+            entering: zeros(),
+            leaving: zeros(),
         }
     }
 
@@ -89,40 +106,69 @@ impl WindowSums {
     /// Takes in row `t` (and lets the leaving row go): the sums over the window ending at `t`.
     #[inline(always)]
     pub fn advance(&mut self, t: usize) -> &[f64] {
+        let lambda = self.lambda;
         // Without decay every weight is 1: plain additions, no multiplications.
-        let (lambda, fade, weighted) = (self.lambda, self.fade, self.lambda != 1.0);
-        let add = |sums: &mut [f64], row: &[f64]| {
-            if weighted {
-                sums.iter_mut()
-                    .zip(row)
-                    .for_each(|(s, g)| *s = lambda * *s + g);
-            } else {
-                sums.iter_mut().zip(row).for_each(|(s, g)| *s += g);
-            }
+        let weighted = lambda != 1.0;
+        if weighted {
+            let rows = self.prefix.iter_mut().zip(&self.entering);
+            rows.for_each(|(p, g)| *p = lambda * *p + g);
+        } else {
+            self.prefix
+                .iter_mut()
+                .zip(&self.entering)
+                .for_each(|(p, g)| *p += g);
+        }
+        let Span::Rolling(w) = self.span else {
+            return &self.prefix;
         };
-        match self.span {
-            Span::Expanding => add(&mut self.sums, &self.entering),
-            Span::Rolling(w) => {
-                if t % w == 0 {
-                    self.block.fill(0.0);
-                }
-                add(&mut self.block, &self.entering);
-                if t < w {
-                    add(&mut self.sums, &self.entering);
-                } else {
-                    let rows = self.sums.iter_mut().zip(&self.entering).zip(&self.leaving);
-                    if weighted {
-                        rows.for_each(|((s, g), o)| *s = lambda * *s + g - fade * o);
-                    } else {
-                        rows.for_each(|((s, g), o)| *s += g - o);
-                    }
-                }
-                // A complete block is exactly the window: restart from its direct sum.
-                if t % w == w - 1 {
-                    self.sums.copy_from_slice(&self.block);
-                }
+        let offset = t % w; // position of row t in its block
+        if weighted {
+            let weight = self.powers[w - 1 - offset];
+            let rows = self.current.iter_mut().zip(&self.entering);
+            rows.for_each(|(c, g)| *c += weight * g);
+        }
+        // Row t - w leaves: it sits at the same offset in the previous block.
+        if t >= w {
+            if weighted {
+                let weight = self.powers[w - 1 - offset];
+                self.left
+                    .iter_mut()
+                    .zip(&self.leaving)
+                    .for_each(|(l, g)| *l += weight * g);
+            } else {
+                self.left
+                    .iter_mut()
+                    .zip(&self.leaving)
+                    .for_each(|(l, g)| *l += g);
             }
         }
+        if offset == w - 1 {
+            // The block is complete and is exactly the window; it becomes the previous one.
+            let finished = if weighted {
+                &mut self.current
+            } else {
+                &mut self.prefix
+            };
+            self.previous.copy_from_slice(finished);
+            self.sums.copy_from_slice(finished);
+            for v in [&mut self.prefix, &mut self.current, &mut self.left] {
+                v.fill(0.0);
+            }
+            return &self.sums;
+        }
+        if t < w {
+            return &self.prefix;
+        }
+        // Window = the previous block's rows still inside (its total minus the rows
+        // that left: exactly zero when those rows are) + the current block so far.
+        let scale = self.powers[offset + 1];
+        let parts = self
+            .sums
+            .iter_mut()
+            .zip(&self.previous)
+            .zip(&self.left)
+            .zip(&self.prefix);
+        parts.for_each(|(((s, total), left), p)| *s = scale * (total - left) + p);
         &self.sums
     }
 }
@@ -250,6 +296,37 @@ mod tests {
                 }
             },
         );
+    }
+
+    #[test]
+    fn windows_of_zero_rows_sum_to_exactly_zero() {
+        // Irregular values, then a stretch of zeros longer than the window: once the
+        // window holds only zeros its sums must be exactly 0, not rounding residue.
+        let values: Vec<[f64; 2]> = (0..90)
+            .map(|i| {
+                if i < 40 {
+                    [(i as f64 * 1.37).sin() * 1e3, 0.1 + i as f64 / 7.0]
+                } else {
+                    [0.0, 0.0]
+                }
+            })
+            .collect();
+        for w in [7, 13, 25] {
+            for lambda in [1.0, 0.93] {
+                for_each_window(
+                    values.len(),
+                    2,
+                    Span::Rolling(w),
+                    lambda,
+                    |t, g| g.copy_from_slice(&values[t]),
+                    |t, sums| {
+                        if t >= 40 + w - 1 {
+                            assert_eq!(sums, &[0.0, 0.0], "w={w} lambda={lambda} t={t}");
+                        }
+                    },
+                );
+            }
+        }
     }
 
     #[test]
