@@ -39,8 +39,9 @@ fn group_width(n_assets: usize) -> usize {
 pub trait Panel: Sync {
     fn n_rows(&self) -> usize;
     fn n_cols(&self) -> usize;
-    /// Copies row `row` of columns `first..first + out.len()` into `out`.
-    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]);
+    /// Copies rows `first_row..first_row + rows` of columns `first..first + lanes` into
+    /// `out`, row-major (rows x lanes, with lanes = out.len() / rows).
+    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]);
 }
 
 impl Panel for ArrayView2<'_, f64> {
@@ -51,12 +52,17 @@ impl Panel for ArrayView2<'_, f64> {
         self.ncols()
     }
     #[inline(always)]
-    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]) {
-        let values = self.row(row);
-        let values = values.slice(ndarray::s![first..first + out.len()]);
-        match values.as_slice() {
-            Some(slice) => out.copy_from_slice(slice),
-            None => out.iter_mut().zip(values).for_each(|(o, v)| *o = *v),
+    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]) {
+        let lanes = out.len() / rows;
+        let block = self.slice(ndarray::s![
+            first_row..first_row + rows,
+            first..first + lanes
+        ]);
+        for (dst, src) in out.chunks_exact_mut(lanes).zip(block.rows()) {
+            match src.as_slice() {
+                Some(slice) => dst.copy_from_slice(slice),
+                None => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+            }
         }
     }
 }
@@ -88,9 +94,14 @@ impl Panel for Columns<'_> {
         self.columns.len()
     }
     #[inline(always)]
-    fn copy_row(&self, row: usize, first: usize, out: &mut [f64]) {
-        for (o, column) in out.iter_mut().zip(&self.columns[first..]) {
-            *o = column[row];
+    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]) {
+        let lanes = out.len() / rows;
+        // Down each column: contiguous reads, strided writes into a small tile.
+        for (l, column) in self.columns[first..first + lanes].iter().enumerate() {
+            let values = &column[first_row..first_row + rows];
+            for (dst, v) in out[l..].iter_mut().step_by(lanes).zip(values) {
+                *dst = *v;
+            }
         }
     }
 }
@@ -292,11 +303,48 @@ struct GroupInput<'y, Y> {
 }
 
 impl<Y: Panel> GroupInput<'_, Y> {
-    /// The group's centred returns on row `t` (NaN where missing).
+    /// The group's centred returns on row `t` (NaN where missing), read through `tile`.
     #[inline(always)]
-    fn centred_row(&self, t: usize, out: &mut [f64]) {
-        self.y.copy_row(t, self.first, out);
-        out.iter_mut().zip(&self.shift).for_each(|(v, s)| *v -= s);
+    fn centred_row(&self, tile: &mut RowTile, t: usize, out: &mut [f64]) {
+        let row = tile.row(self.y, self.first, t);
+        for ((o, v), s) in out.iter_mut().zip(row).zip(&self.shift) {
+            *o = v - s;
+        }
+    }
+}
+
+/// A few consecutive rows of a group's columns, copied row-major. Rows are asked for
+/// in increasing order; reading a tile at a time goes down each stored column instead
+/// of jumping across hundreds of columns for every row.
+struct RowTile {
+    lanes: usize,
+    start: usize,
+    len: usize,
+    values: Vec<f64>,
+}
+
+impl RowTile {
+    const ROWS: usize = 16;
+
+    fn new(lanes: usize) -> Self {
+        Self {
+            lanes,
+            start: 0,
+            len: 0,
+            values: vec![0.0; Self::ROWS * lanes],
+        }
+    }
+
+    #[inline(always)]
+    fn row<Y: Panel>(&mut self, y: &Y, first: usize, t: usize) -> &[f64] {
+        if !(self.start..self.start + self.len).contains(&t) {
+            self.start = t;
+            self.len = Self::ROWS.min(y.n_rows() - t);
+            let buffer = &mut self.values[..self.len * self.lanes];
+            y.copy_rows(t, self.len, first, buffer);
+        }
+        let offset = (t - self.start) * self.lanes;
+        &self.values[offset..offset + self.lanes]
     }
 }
 
@@ -556,12 +604,12 @@ impl Problem {
         first: usize,
         lanes: usize,
     ) -> Result<GroupInput<'y, Y>> {
-        let mut row = vec![0.0; lanes];
+        let mut tile = RowTile::new(lanes);
         let mut sum = vec![0.0; lanes];
         let mut count = vec![0usize; lanes];
         let mut gappy = false;
         for t in 0..self.t_len {
-            y.copy_row(t, first, &mut row);
+            let row = tile.row(y, first, t);
             if let Some(l) = row.iter().position(|v| v.is_infinite()) {
                 return Err(Error::NonFinite {
                     input: "returns",
@@ -606,6 +654,7 @@ impl Problem {
     fn fill_shared_row<Y: Panel>(
         &self,
         input: &GroupInput<'_, Y>,
+        tile: &mut RowTile,
         t: usize,
         values: &mut [f64],
         g: &mut [f64],
@@ -615,7 +664,7 @@ impl Problem {
             return;
         }
         let lanes = input.lanes;
-        input.centred_row(t, values);
+        input.centred_row(tile, t, values);
         let (xy, yy) = g.split_at_mut(self.p * lanes);
         for (xk, row) in self.design_row(t).iter().zip(xy.chunks_exact_mut(lanes)) {
             row.iter_mut()
@@ -642,12 +691,13 @@ impl Problem {
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
         let mut values = vec![0.0; lanes];
+        let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let width = (p + usize::from(fit_quality)) * lanes;
         let mut window = WindowSums::new(width, self.span, self.lambda);
         for t in 0..self.t_len {
-            self.fill_shared_row(input, t, &mut values, window.entering());
+            self.fill_shared_row(input, &mut entering, t, &mut values, window.entering());
             if let Some(r) = window.leaving_row(t) {
-                self.fill_shared_row(input, r, &mut values, window.leaving());
+                self.fill_shared_row(input, &mut leaving, r, &mut values, window.leaving());
             }
             let sums = window.advance(t);
             let n = shared.n[t];
@@ -697,6 +747,7 @@ impl Problem {
     fn fill_gappy_row<Y: Panel>(
         &self,
         input: &GroupInput<'_, Y>,
+        tile: &mut RowTile,
         t: usize,
         values: &mut [f64],
         present: &mut [f64],
@@ -708,7 +759,7 @@ impl Problem {
             return;
         }
         let lanes = input.lanes;
-        input.centred_row(t, values);
+        input.centred_row(tile, t, values);
         for (value, here) in values.iter_mut().zip(present.iter_mut()) {
             let missing = value.is_nan();
             *here = if missing { 0.0 } else { 1.0 };
@@ -756,15 +807,18 @@ impl Problem {
         let mut diagonal = vec![0.0; p];
         let mut scratch = vec![0.0; p * p];
         let v = self.alpha_direction();
+        let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let mut window = WindowSums::new((q + p + 1) * lanes, self.span, self.lambda);
         for t in 0..self.t_len {
             // Valid rows per lane: +1 for a return entering the window, -1 leaving.
-            self.fill_gappy_row(input, t, &mut values, &mut present, window.entering());
+            let g = window.entering();
+            self.fill_gappy_row(input, &mut entering, t, &mut values, &mut present, g);
             for (count, &here) in fits.n.iter_mut().zip(&present) {
                 *count += u32::from(here > 0.0);
             }
             if let Some(r) = window.leaving_row(t) {
-                self.fill_gappy_row(input, r, &mut values, &mut present, window.leaving());
+                let g = window.leaving();
+                self.fill_gappy_row(input, &mut leaving, r, &mut values, &mut present, g);
                 for (count, &here) in fits.n.iter_mut().zip(&present) {
                     *count -= u32::from(here > 0.0);
                 }

@@ -287,24 +287,27 @@ def _long_frame(
     t_len, n = n_obs.shape
     enough = n_obs >= n_min
     rows_full = enough.all(axis=1)
-    # Usually every window from some date on is complete: slice instead of masking.
+    asset_enum = pl.Series("asset", assets, dtype=pl.Enum(assets))
+    # Usually every window from some date on is complete: slice the planes and repeat
+    # the dates and assets (much cheaper than gathering them by index).
     first = int(np.argmax(rows_full)) if rows_full.any() else t_len
-    if rows_full[first:].all() and not enough[:first].any():
+    if first < t_len and rows_full[first:].all() and not enough[:first].any():
         keep: slice | np.ndarray = slice(first * n, t_len * n)
-        date_index = np.repeat(np.arange(first, t_len, dtype=np.uint32), n)
-        asset_index = np.tile(np.arange(n, dtype=np.uint32), t_len - first)
+        physical = np.repeat(dates.to_physical().to_numpy()[first:], n)
+        date_column = pl.Series("date", physical).cast(dates.dtype)
+        asset_column = pl.concat([asset_enum] * (t_len - first), rechunk=True)
     else:
         keep = np.flatnonzero(enough.ravel())
-        date_index = (keep // n).astype(np.uint32)
-        asset_index = (keep % n).astype(np.uint32)
+        date_column = dates.gather(keep // n).alias("date")
+        asset_column = asset_enum.gather(keep % n)
 
     def plane(values: np.ndarray) -> np.ndarray:
         return values.reshape(-1)[keep]
 
     coefficient_names = columns[2 : 2 + out["coef"].shape[0]]
     data: dict[str, pl.Series] = {
-        "date": dates.gather(date_index).alias("date"),
-        "asset": pl.Series(assets, dtype=pl.Enum(assets)).gather(asset_index),
+        "date": date_column,
+        "asset": asset_column,
     }
     for k, name in enumerate(coefficient_names):
         data[name] = pl.Series(name, plane(out["coef"][k]))
