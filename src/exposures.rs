@@ -535,13 +535,16 @@ impl Problem {
                 }
                 unpack_symmetric(sums, p, &mut a);
                 shared.weight_sum[t] = a[0];
-                if linalg::cholesky(&mut a, p) {
+                let mut ok = [true];
+                linalg::cholesky(&mut a, p, 1, &mut ok, &mut scratch);
+                if ok[0] {
                     let inverse = &mut shared.inverse[t * p * p..(t + 1) * p * p];
                     linalg::inverse(&a, p, inverse, &mut scratch);
                     shared.ok[t] = true;
                     if self.intercept {
-                        shared.alpha_variance[t] =
-                            linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
+                        let mut form = [0.0];
+                        linalg::inverse_quadratic_form(&a, p, 1, &v, &mut form, &mut scratch);
+                        shared.alpha_variance[t] = form[0];
                     }
                 }
             },
@@ -800,12 +803,8 @@ impl Problem {
         let mut stage = Stage::new(p, lanes);
         let mut values = vec![0.0; lanes];
         let mut present = vec![0.0; lanes];
-        let mut packed = vec![0.0; q];
-        let mut a = vec![0.0; p * p];
-        let mut b = vec![0.0; p];
-        let mut xy = vec![0.0; p];
-        let mut diagonal = vec![0.0; p];
-        let mut scratch = vec![0.0; p * p];
+        let mut a = vec![0.0; p * p * lanes];
+        let mut scratch = vec![0.0; p * lanes];
         let v = self.alpha_direction();
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let mut window = WindowSums::new((q + p + 1) * lanes, self.span, self.lambda);
@@ -824,38 +823,37 @@ impl Problem {
                 }
             }
             let sums = window.advance(t);
-            for l in 0..lanes {
-                fits.ok[l] = false;
-                if fits.n[l] < self.min_periods {
-                    continue;
+            // Every lane's X'WX (lower triangle), factorised and solved all at once.
+            let mut d = 0;
+            for i in 0..p {
+                for k in 0..=i {
+                    let entry = (i * p + k) * lanes;
+                    a[entry..entry + lanes].copy_from_slice(&sums[d * lanes..(d + 1) * lanes]);
+                    d += 1;
                 }
-                for (d, value) in packed.iter_mut().enumerate() {
-                    *value = sums[d * lanes + l];
+            }
+            fits.weight_sum.copy_from_slice(&sums[..lanes]);
+            for (ok, &n) in fits.ok.iter_mut().zip(&fits.n) {
+                *ok = n >= self.min_periods;
+            }
+            linalg::cholesky(&mut a, p, lanes, &mut fits.ok, &mut scratch);
+            let xy = &sums[q * lanes..(q + p) * lanes];
+            fits.b.copy_from_slice(xy);
+            linalg::cholesky_solve(&a, p, lanes, &mut fits.b);
+            fits.yy.copy_from_slice(&sums[(q + p) * lanes..]);
+            fits.ssr.copy_from_slice(&fits.yy);
+            for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
+                let terms = fits.ssr.iter_mut().zip(b_row).zip(xy_row);
+                terms.for_each(|((s, b), v)| *s -= b * v);
+            }
+            fits.sum_y.copy_from_slice(&xy[..lanes]);
+            if self.tstats {
+                linalg::inverse_diagonal(&a, p, lanes, &mut fits.coef_scale, &mut scratch);
+                if self.intercept {
+                    let alpha = &mut fits.coef_scale[..lanes];
+                    linalg::inverse_quadratic_form(&a, p, lanes, &v, alpha, &mut scratch);
                 }
-                unpack_symmetric(&packed, p, &mut a);
-                fits.weight_sum[l] = a[0];
-                if !linalg::cholesky(&mut a, p) {
-                    continue;
-                }
-                for (k, value) in xy.iter_mut().enumerate() {
-                    *value = sums[(q + k) * lanes + l];
-                }
-                let yy = sums[(q + p) * lanes + l];
-                b.copy_from_slice(&xy);
-                linalg::cholesky_solve(&a, p, &mut b);
-                fits.ssr[l] = yy - b.iter().zip(&xy).map(|(b, v)| b * v).sum::<f64>();
-                fits.yy[l] = yy;
-                fits.sum_y[l] = xy[0];
-                scatter_lane(&mut fits.b, lanes, l, &b);
-                if self.tstats {
-                    linalg::inverse_diagonal(&a, p, &mut diagonal, &mut scratch);
-                    if self.intercept {
-                        diagonal[0] = linalg::inverse_quadratic_form(&a, p, &v, &mut scratch);
-                    }
-                    diagonal.iter_mut().for_each(|d| *d = d.sqrt());
-                    scatter_lane(&mut fits.coef_scale, lanes, l, &diagonal);
-                }
-                fits.ok[l] = true;
+                fits.coef_scale.iter_mut().for_each(|c| *c = c.sqrt());
             }
             self.finish(&fits, &input.shift, &mut stage);
             stage.write(t, &fits.n, out);
@@ -1019,14 +1017,6 @@ fn column_chunks<D: RemoveAxis>(
     match array {
         Some(a) => a.into_axis_chunks_iter_mut(axis, lanes).map(Some).collect(),
         None => (0..n_groups).map(|_| None).collect(),
-    }
-}
-
-/// Stores one lane's values into a component-major (component x lanes) buffer.
-#[inline(always)]
-fn scatter_lane(buffer: &mut [f64], lanes: usize, lane: usize, values: &[f64]) {
-    for (slot, value) in buffer[lane..].iter_mut().step_by(lanes).zip(values) {
-        *slot = *value;
     }
 }
 

@@ -1,115 +1,170 @@
-//! Dense helpers for the tiny symmetric positive-definite systems of one regression
-//! window (P x P, P = regressors). These run once per (date, asset) on the gap path,
-//! millions of times per call, so they are plain loops over row-major slices with no
-//! allocation; a general linear-algebra crate costs more in call overhead than the
-//! arithmetic itself at this size.
+//! Dense helpers for the tiny symmetric positive-definite systems of regression
+//! windows (P x P, P = regressors), solved for many assets ("lanes") at once.
+//!
+//! Matrices and vectors are stored component-major: entry (i, k) of lane l of a
+//! batch of P x P matrices is at `(i * p + k) * lanes + l`, entry i of a batch of
+//! vectors at `i * lanes + l`. Every step of the algorithms then runs across lanes
+//! over contiguous memory and vectorises, including the square roots and divisions;
+//! a general linear-algebra crate would solve one tiny system per call instead.
+//! A single system is simply a batch of one lane.
 
 /// A regressor whose residual variance, after projecting out the regressors before it,
 /// falls below this fraction of its own sum of squares is treated as collinear
 /// (variance inflation factor above 1e10): the window has no reliable solution.
 pub const COLLINEARITY_TOLERANCE: f64 = 1e-10;
 
-/// In-place Cholesky factorisation A = L L' of a row-major `p x p` matrix; the lower
-/// triangle of `a` becomes L (the strict upper triangle is left untouched).
-/// Returns `false` when a pivot shows the columns are (numerically) collinear.
+/// Offset of entry (i, k) of the first lane.
 #[inline(always)]
-pub fn cholesky(a: &mut [f64], p: usize) -> bool {
+fn at(i: usize, k: usize, p: usize, lanes: usize) -> usize {
+    (i * p + k) * lanes
+}
+
+/// `a[target..] -= a[x..] * a[y..]` across lanes; both factors are stored before the target.
+#[inline(always)]
+fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usize) {
+    let (head, tail) = a.split_at_mut(target);
+    let (x, y) = (&head[x..x + lanes], &head[y..y + lanes]);
+    for ((t, x), y) in tail[..lanes].iter_mut().zip(x).zip(y) {
+        *t -= x * y;
+    }
+}
+
+/// In-place Cholesky factorisation A = L L' of a batch; the lower triangle of each
+/// matrix becomes L (the strict upper triangle is neither read nor written).
+/// Clears `ok[l]` for lanes whose columns are (numerically) collinear; their
+/// factors are then meaningless but finite or NaN, never a panic.
+/// `scratch` needs `lanes` entries.
+#[inline(always)]
+pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch: &mut [f64]) {
+    let own = &mut scratch[..lanes];
     for k in 0..p {
-        let own = a[k * p + k];
-        let mut pivot = own;
+        let kk = at(k, k, p, lanes);
+        own.copy_from_slice(&a[kk..kk + lanes]);
         for m in 0..k {
-            pivot -= a[k * p + m] * a[k * p + m];
+            let km = at(k, m, p, lanes);
+            subtract_product(a, kk, km, km, lanes);
         }
-        // Written so that a NaN pivot also counts as collinear.
-        if pivot.partial_cmp(&(COLLINEARITY_TOLERANCE * own)) != Some(std::cmp::Ordering::Greater) {
-            return false;
+        for ((ok, pivot), own) in ok.iter_mut().zip(&mut a[kk..kk + lanes]).zip(own.iter()) {
+            // Written so that a NaN pivot also counts as collinear.
+            let independent = (*pivot).partial_cmp(&(COLLINEARITY_TOLERANCE * own))
+                == Some(std::cmp::Ordering::Greater);
+            *ok &= independent;
+            *pivot = pivot.sqrt();
         }
-        let l_kk = pivot.sqrt();
-        a[k * p + k] = l_kk;
         for i in (k + 1)..p {
-            let mut s = a[i * p + k];
+            let ik = at(i, k, p, lanes);
             for m in 0..k {
-                s -= a[i * p + m] * a[k * p + m];
+                subtract_product(a, ik, at(i, m, p, lanes), at(k, m, p, lanes), lanes);
             }
-            a[i * p + k] = s / l_kk;
+            let (head, tail) = a.split_at_mut(ik);
+            let diagonal = &head[kk..kk + lanes];
+            tail[..lanes]
+                .iter_mut()
+                .zip(diagonal)
+                .for_each(|(v, d)| *v /= d);
         }
     }
-    true
 }
 
-/// Solves L z = v in place (forward substitution with the factor from [`cholesky`]).
+/// Solves L z = b in place for a batch (forward substitution; `b` is p x lanes).
 #[inline(always)]
-pub fn forward_solve(l: &[f64], p: usize, v: &mut [f64]) {
+pub fn forward_solve(l: &[f64], p: usize, lanes: usize, b: &mut [f64]) {
     for i in 0..p {
-        let mut s = v[i];
+        let (done, rest) = b.split_at_mut(i * lanes);
+        let bi = &mut rest[..lanes];
         for m in 0..i {
-            s -= l[i * p + m] * v[m];
+            let lim = &l[at(i, m, p, lanes)..][..lanes];
+            let bm = &done[m * lanes..(m + 1) * lanes];
+            bi.iter_mut()
+                .zip(lim)
+                .zip(bm)
+                .for_each(|((b, l), z)| *b -= l * z);
         }
-        v[i] = s / l[i * p + i];
+        let lii = &l[at(i, i, p, lanes)..][..lanes];
+        bi.iter_mut().zip(lii).for_each(|(b, d)| *b /= d);
     }
 }
 
-/// Solves L' x = z in place (backward substitution).
+/// Solves L' x = z in place for a batch (backward substitution).
 #[inline(always)]
-pub fn backward_solve(l: &[f64], p: usize, z: &mut [f64]) {
+pub fn backward_solve(l: &[f64], p: usize, lanes: usize, z: &mut [f64]) {
     for i in (0..p).rev() {
-        let mut s = z[i];
+        let (head, later) = z.split_at_mut((i + 1) * lanes);
+        let zi = &mut head[i * lanes..];
         for m in (i + 1)..p {
-            s -= l[m * p + i] * z[m];
+            let lmi = &l[at(m, i, p, lanes)..][..lanes];
+            let xm = &later[(m - i - 1) * lanes..(m - i) * lanes];
+            zi.iter_mut()
+                .zip(lmi)
+                .zip(xm)
+                .for_each(|((z, l), x)| *z -= l * x);
         }
-        z[i] = s / l[i * p + i];
+        let lii = &l[at(i, i, p, lanes)..][..lanes];
+        zi.iter_mut().zip(lii).for_each(|(z, d)| *z /= d);
     }
 }
 
-/// Solves A x = b in place given the Cholesky factor of A.
+/// Solves A x = b in place for a batch, given the Cholesky factors of A.
 #[inline(always)]
-pub fn cholesky_solve(l: &[f64], p: usize, b: &mut [f64]) {
-    forward_solve(l, p, b);
-    backward_solve(l, p, b);
+pub fn cholesky_solve(l: &[f64], p: usize, lanes: usize, b: &mut [f64]) {
+    forward_solve(l, p, lanes, b);
+    backward_solve(l, p, lanes, b);
 }
 
-/// v' A^-1 v = |L^-1 v|^2; `scratch` needs `p` entries.
+/// v' A^-1 v = |L^-1 v|^2 per lane, for one vector `v` (p entries) shared by all lanes.
+/// `scratch` needs `p * lanes` entries.
 #[inline(always)]
-pub fn inverse_quadratic_form(l: &[f64], p: usize, v: &[f64], scratch: &mut [f64]) -> f64 {
-    scratch[..p].copy_from_slice(&v[..p]);
-    forward_solve(l, p, &mut scratch[..p]);
-    scratch[..p].iter().map(|z| z * z).sum()
-}
-
-/// The diagonal of A^-1 from the Cholesky factor: column norms of L^-1.
-/// `scratch` needs `p * p` entries (it receives L^-1).
-#[inline(always)]
-pub fn inverse_diagonal(l: &[f64], p: usize, diag: &mut [f64], scratch: &mut [f64]) {
-    let inv = &mut scratch[..p * p];
-    // Column k of L^-1 solves L c = e_k; it is zero above row k.
-    for k in 0..p {
-        for i in 0..k {
-            inv[i * p + k] = 0.0;
-        }
-        inv[k * p + k] = 1.0 / l[k * p + k];
-        for i in (k + 1)..p {
-            let mut s = 0.0;
-            for m in k..i {
-                s -= l[i * p + m] * inv[m * p + k];
-            }
-            inv[i * p + k] = s / l[i * p + i];
-        }
+pub fn inverse_quadratic_form(
+    l: &[f64],
+    p: usize,
+    lanes: usize,
+    v: &[f64],
+    out: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let z = &mut scratch[..p * lanes];
+    for (row, value) in z.chunks_exact_mut(lanes).zip(v) {
+        row.fill(*value);
     }
-    for (k, d) in diag.iter_mut().enumerate().take(p) {
-        *d = (k..p).map(|i| inv[i * p + k] * inv[i * p + k]).sum();
+    forward_solve(l, p, lanes, z);
+    out[..lanes].fill(0.0);
+    for row in z.chunks_exact(lanes) {
+        out.iter_mut().zip(row).for_each(|(o, z)| *o += z * z);
     }
 }
 
-/// The full inverse A^-1 (row-major, symmetric) from the Cholesky factor.
+/// The diagonal of A^-1 per lane (p x lanes): squared column norms of L^-1.
+/// `scratch` needs `p * lanes` entries.
+#[inline(always)]
+pub fn inverse_diagonal(
+    l: &[f64],
+    p: usize,
+    lanes: usize,
+    diagonal: &mut [f64],
+    scratch: &mut [f64],
+) {
+    let z = &mut scratch[..p * lanes];
+    for (k, d) in diagonal.chunks_exact_mut(lanes).enumerate().take(p) {
+        z.fill(0.0);
+        z[k * lanes..(k + 1) * lanes].fill(1.0);
+        forward_solve(l, p, lanes, z);
+        d.fill(0.0);
+        for row in z.chunks_exact(lanes) {
+            d.iter_mut().zip(row).for_each(|(d, z)| *d += z * z);
+        }
+    }
+}
+
+/// The full inverse A^-1 of a single matrix (lanes = 1), row-major and symmetric.
 /// `scratch` needs `p * p` entries.
 pub fn inverse(l: &[f64], p: usize, out: &mut [f64], scratch: &mut [f64]) {
-    let mut col = vec![0.0; p];
+    let mut column = vec![0.0; p];
     for k in 0..p {
-        col.iter_mut().for_each(|c| *c = 0.0);
-        col[k] = 1.0;
-        cholesky_solve(l, p, &mut col);
-        for i in 0..p {
-            scratch[i * p + k] = col[i];
+        column.fill(0.0);
+        column[k] = 1.0;
+        cholesky_solve(l, p, 1, &mut column);
+        for (i, value) in column.iter().enumerate() {
+            scratch[i * p + k] = *value;
         }
     }
     // Symmetrise: the two triangles differ only by rounding.
@@ -124,10 +179,10 @@ pub fn inverse(l: &[f64], p: usize, out: &mut [f64], scratch: &mut [f64]) {
 mod tests {
     use super::*;
 
-    fn spd(p: usize) -> Vec<f64> {
-        // A = B'B + I with a fixed, well-conditioned B.
+    /// A = B'B + I, different for every seed.
+    fn spd(p: usize, seed: usize) -> Vec<f64> {
         let b: Vec<f64> = (0..p * p)
-            .map(|i| ((i * 7 + 3) % 11) as f64 / 11.0 - 0.4)
+            .map(|i| ((i * 7 + 3 + seed * 5) % 11) as f64 / 11.0 - 0.4)
             .collect();
         let mut a = vec![0.0; p * p];
         for i in 0..p {
@@ -139,53 +194,77 @@ mod tests {
         a
     }
 
+    /// Interleaves single matrices (or vectors) into one component-major batch.
+    fn batch(items: &[Vec<f64>]) -> Vec<f64> {
+        let lanes = items.len();
+        let mut out = vec![0.0; items[0].len() * lanes];
+        for (l, item) in items.iter().enumerate() {
+            for (c, v) in item.iter().enumerate() {
+                out[c * lanes + l] = *v;
+            }
+        }
+        out
+    }
+
     #[test]
-    fn solve_inverse_and_forms_agree_with_the_definition() {
+    fn batched_solves_and_forms_agree_with_the_definitions() {
         for p in 1..=7 {
-            let a = spd(p);
-            let mut l = a.clone();
-            assert!(cholesky(&mut l, p));
-            let mut scratch = vec![0.0; p * p];
-            let mut inv = vec![0.0; p * p];
-            inverse(&l, p, &mut inv, &mut scratch);
-            // A * A^-1 = I
-            for i in 0..p {
-                for k in 0..p {
-                    let s: f64 = (0..p).map(|m| a[i * p + m] * inv[m * p + k]).sum();
-                    let expected = if i == k { 1.0 } else { 0.0 };
-                    assert!((s - expected).abs() < 1e-12, "p={p} ({i},{k}) {s}");
+            let lanes = 5;
+            let matrices: Vec<Vec<f64>> = (0..lanes).map(|s| spd(p, s)).collect();
+            let rhs: Vec<Vec<f64>> = (0..lanes)
+                .map(|s| (0..p).map(|i| i as f64 - 1.5 + s as f64).collect())
+                .collect();
+            let mut factors = batch(&matrices);
+            let mut ok = vec![true; lanes];
+            let mut scratch = vec![0.0; p * p * lanes];
+            cholesky(&mut factors, p, lanes, &mut ok, &mut scratch);
+            assert!(ok.iter().all(|&o| o));
+            let mut x = batch(&rhs);
+            cholesky_solve(&factors, p, lanes, &mut x);
+            let mut diagonal = vec![0.0; p * lanes];
+            inverse_diagonal(&factors, p, lanes, &mut diagonal, &mut scratch);
+            let v: Vec<f64> = (0..p).map(|i| 0.5 - i as f64).collect();
+            let mut forms = vec![0.0; lanes];
+            inverse_quadratic_form(&factors, p, lanes, &v, &mut forms, &mut scratch);
+            for (l, a) in matrices.iter().enumerate() {
+                // A x = b
+                for i in 0..p {
+                    let s: f64 = (0..p).map(|m| a[i * p + m] * x[m * lanes + l]).sum();
+                    assert!((s - rhs[l][i]).abs() < 1e-12, "p={p} lane={l}");
                 }
-            }
-            let mut diag = vec![0.0; p];
-            inverse_diagonal(&l, p, &mut diag, &mut scratch);
-            for k in 0..p {
-                assert!((diag[k] - inv[k * p + k]).abs() < 1e-12);
-            }
-            let v: Vec<f64> = (0..p).map(|i| i as f64 - 1.5).collect();
-            let q = inverse_quadratic_form(&l, p, &v, &mut scratch);
-            let direct: f64 = (0..p)
-                .map(|i| (0..p).map(|k| v[i] * inv[i * p + k] * v[k]).sum::<f64>())
-                .sum();
-            assert!((q - direct).abs() < 1e-12 * direct.abs().max(1.0));
-            let mut x = v.clone();
-            cholesky_solve(&l, p, &mut x);
-            for i in 0..p {
-                let s: f64 = (0..p).map(|m| a[i * p + m] * x[m]).sum();
-                assert!((s - v[i]).abs() < 1e-12);
+                // The single-lane inverse agrees with the batched diagonal and form.
+                let single: Vec<f64> = (0..p * p).map(|c| factors[c * lanes + l]).collect();
+                let (mut inv, mut tmp) = (vec![0.0; p * p], vec![0.0; p * p]);
+                inverse(&single, p, &mut inv, &mut tmp);
+                for i in 0..p {
+                    for k in 0..p {
+                        let s: f64 = (0..p).map(|m| a[i * p + m] * inv[m * p + k]).sum();
+                        assert!((s - f64::from(u8::from(i == k))).abs() < 1e-12);
+                    }
+                    assert!((diagonal[i * lanes + l] - inv[i * p + i]).abs() < 1e-12);
+                }
+                let direct: f64 = (0..p)
+                    .map(|i| (0..p).map(|k| v[i] * inv[i * p + k] * v[k]).sum::<f64>())
+                    .sum();
+                assert!((forms[l] - direct).abs() < 1e-12 * direct.abs().max(1.0));
             }
         }
     }
 
     #[test]
-    fn collinear_columns_are_refused() {
-        // Second column is twice the first.
-        let mut a = vec![1.0, 2.0, 2.0, 4.0];
-        assert!(!cholesky(&mut a, 2));
-        // A zero column.
-        let mut z = vec![1.0, 0.0, 0.0, 0.0];
-        assert!(!cholesky(&mut z, 2));
-        // NaN never passes as a pivot.
-        let mut n = vec![f64::NAN];
-        assert!(!cholesky(&mut n, 1));
+    fn collinear_lanes_are_flagged_without_disturbing_the_others() {
+        // Lane 0 healthy, lane 1: second column twice the first, lane 2: zero column,
+        // lane 3: NaN.
+        let matrices = vec![
+            vec![2.0, 0.5, 0.5, 1.0],
+            vec![1.0, 2.0, 2.0, 4.0],
+            vec![1.0, 0.0, 0.0, 0.0],
+            vec![f64::NAN, 0.0, 0.0, 1.0],
+        ];
+        let mut a = batch(&matrices);
+        let mut ok = vec![true; 4];
+        cholesky(&mut a, 2, 4, &mut ok, &mut [0.0; 4]);
+        assert_eq!(ok, vec![true, false, false, false]);
+        assert!((a[0] - 2f64.sqrt()).abs() < 1e-15);
     }
 }
