@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-rust test-python develop lint format bench bench-quick clean
+.PHONY: help demo test test-rust test-python develop lint format bench bench-deps bench-quick clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.16,<2" "numpy>=2.0" "polars>=2.0,<3" \
 		"pytest>=8" "hypothesis>=6.170" "statsmodels>=0.15" "pandas>=2.2" "skfolio>=1.12" \
-		"ruff>=0.14" psutil
+		"ruff>=0.14"
 	touch $(STAMP)
 
 develop: $(STAMP)  ## Build the Rust core (release) into the virtualenv
@@ -45,10 +45,14 @@ format: $(STAMP)  ## Format Rust and Python sources
 	$(VENV)/bin/ruff format python tests benches
 	$(VENV)/bin/ruff check --fix python tests benches
 
-bench: develop  ## Full benchmark against the peers (several minutes)
+bench-deps: $(STAMP)
+	$(PY) -m pip install --quiet "polars-ols>=0.3.5" psutil
+
+bench: develop bench-deps  ## Full benchmark against the peers (a few minutes; needs a quiet machine)
+	mkdir -p bench-results
 	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
 
-bench-quick: develop  ## Quick benchmark
+bench-quick: develop bench-deps  ## Quick benchmark (T=1260, N=500)
 	$(PY) benches/bench_exposures.py --quick
 
 clean:  ## Remove build products and the virtualenv
