@@ -3,8 +3,9 @@
 //! Every asset is regressed on the same factors, so for a window the factor
 //! cross-product X'WX and its inverse are computed once per date and shared by all
 //! assets without missing returns; per asset only X'Wy and y'Wy move, and every
-//! statistic (SSR, R², standard errors) follows from those sums. Assets with missing
-//! returns carry their own X'WX and solve their own small system per window.
+//! statistic (SSR, R², standard errors) follows from those sums. A group of assets in
+//! which any asset misses a return carries one X'WX per asset instead and solves all
+//! of the group's small systems per window at once.
 //!
 //! Assets are processed in groups of neighbouring columns ("lanes"), date by date,
 //! with each group's sums stored component by component so that the per-date work
