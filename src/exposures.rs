@@ -198,8 +198,8 @@ pub fn rolling_ols<Y: Panel>(
     })
 }
 
-/// [`rolling_ols`] writing into buffers the caller owns (e.g. arrays allocated by
-/// NumPy, which come backed by huge pages and so fill faster than a fresh `Vec`).
+/// [`rolling_ols`] writing into buffers the caller owns, e.g. arrays NumPy allocated,
+/// which then need no hand-over at all.
 pub fn rolling_ols_into<Y: Panel>(
     y: &Y,
     x: ArrayView2<'_, f64>,
@@ -720,13 +720,7 @@ impl Problem {
                     }
                 }
                 if fit_quality {
-                    fits.ssr.copy_from_slice(yy);
-                    for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
-                        let terms = fits.ssr.iter_mut().zip(b_row).zip(xy_row);
-                        terms.for_each(|((s, b), v)| *s -= b * v);
-                    }
-                    fits.yy.copy_from_slice(yy);
-                    fits.sum_y.copy_from_slice(&xy[..lanes]);
+                    fits.set_residuals(xy, yy);
                     fits.weight_sum.fill(shared.weight_sum[t]);
                 }
                 if self.tstats {
@@ -795,7 +789,7 @@ impl Problem {
     }
 
     /// Some asset of the group misses returns: each sums its own X'WX over its valid
-    /// rows and solves its own system per window.
+    /// rows, and the group's systems are factorised and solved together per window.
     #[inline(always)]
     fn fit_gappy_group<Y: Panel>(&self, input: &GroupInput<'_, Y>, out: &mut GroupOutput<'_>) {
         let (p, lanes) = (self.p, input.lanes);
@@ -841,13 +835,7 @@ impl Problem {
             let xy = &sums[q * lanes..(q + p) * lanes];
             fits.b.copy_from_slice(xy);
             linalg::cholesky_solve(&a, p, lanes, &mut fits.b);
-            fits.yy.copy_from_slice(&sums[(q + p) * lanes..]);
-            fits.ssr.copy_from_slice(&fits.yy);
-            for (b_row, xy_row) in fits.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
-                let terms = fits.ssr.iter_mut().zip(b_row).zip(xy_row);
-                terms.for_each(|((s, b), v)| *s -= b * v);
-            }
-            fits.sum_y.copy_from_slice(&xy[..lanes]);
+            fits.set_residuals(xy, &sums[(q + p) * lanes..]);
             if self.tstats {
                 linalg::inverse_diagonal(&a, p, lanes, &mut fits.coef_scale, &mut scratch);
                 if self.intercept {
@@ -864,7 +852,7 @@ impl Problem {
     /// Turns one date's fits into the published statistics, across lanes.
     #[inline(always)]
     fn finish(&self, fits: &Fits, shift: &[f64], stage: &mut Stage) {
-        let (p, lanes) = (self.p, fits.lanes);
+        let lanes = fits.lanes;
         if !fits.ok.iter().any(|&ok| ok) {
             stage.fill_missing();
             return;
@@ -881,12 +869,18 @@ impl Problem {
                     .for_each(|(a, b)| *a -= x_shift * b);
             }
         }
-        if !(self.stats || self.tstats) {
-            for l in (0..lanes).filter(|&l| !fits.ok[l]) {
-                stage.set_missing(l, lanes);
-            }
-            return;
+        if self.stats || self.tstats {
+            self.finish_quality(fits, stage);
         }
+        for l in (0..lanes).filter(|&l| !fits.ok[l]) {
+            stage.set_missing(l, lanes);
+        }
+    }
+
+    /// r2, resid_vol and t-statistics of one date, across lanes.
+    #[inline(always)]
+    fn finish_quality(&self, fits: &Fits, stage: &mut Stage) {
+        let (p, lanes) = (self.p, fits.lanes);
         // resid_vol doubles as the scale of the standard errors, wanted or not.
         let (ssr, vol) = (&mut stage.ssr, &mut stage.resid_vol);
         for l in 0..lanes {
@@ -933,13 +927,24 @@ impl Problem {
                 }
             }
         }
-        for l in (0..lanes).filter(|&l| !fits.ok[l]) {
-            stage.set_missing(l, lanes);
-        }
     }
 }
 
 impl Fits {
+    /// SSR = y'Wy - b'X'Wy per lane, from the window sums and the coefficients in `b`;
+    /// also keeps y'Wy and the sum of y (the intercept's entry of X'Wy) for R².
+    #[inline(always)]
+    fn set_residuals(&mut self, xy: &[f64], yy: &[f64]) {
+        let lanes = self.lanes;
+        self.ssr.copy_from_slice(yy);
+        for (b_row, xy_row) in self.b.chunks_exact(lanes).zip(xy.chunks_exact(lanes)) {
+            let terms = self.ssr.iter_mut().zip(b_row).zip(xy_row);
+            terms.for_each(|((s, b), v)| *s -= b * v);
+        }
+        self.yy.copy_from_slice(yy);
+        self.sum_y.copy_from_slice(&xy[..lanes]);
+    }
+
     fn new(p: usize, lanes: usize) -> Self {
         Self {
             lanes,

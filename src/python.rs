@@ -1,5 +1,5 @@
-//! The PyO3 layer: borrow NumPy views, release the GIL, call a kernel, hand the
-//! owned result arrays to NumPy without copying. No maths here.
+//! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, release
+//! the GIL while a kernel fills them in place. No maths here.
 
 use numpy::{PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::create_exception;
@@ -44,8 +44,7 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     }
 }
 
-/// Allocates the outputs with NumPy (which asks for huge pages on large arrays, so
-/// they fill faster than a fresh Rust allocation) and lets the kernel fill them in place.
+/// Allocates the outputs as NumPy arrays and lets the kernel fill them in place.
 fn fit<'py, Y: Panel + Send>(
     py: Python<'py>,
     y: Y,
