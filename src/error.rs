@@ -14,10 +14,21 @@ pub enum Error {
         row: usize,
         column: usize,
     },
+    /// A problem with one row of a long input (`row` indexes that input); the bindings
+    /// let the Python layer name the row's date and keys.
+    #[error("row {row}: {problem}")]
+    AtRow { row: usize, problem: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub(crate) fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidInput(message.into())
+}
+
+pub(crate) fn at_row(row: usize, problem: impl Into<String>) -> Error {
+    Error::AtRow {
+        row,
+        problem: problem.into(),
+    }
 }

@@ -4,9 +4,13 @@
 //! the `python` feature adds the thin PyO3 layer that maturin builds into
 //! `factorcore._core`.
 
+pub mod brinson;
 pub mod error;
 pub mod exposures;
+pub mod factor_attribution;
+pub mod groups;
 pub mod linalg;
+pub mod linking;
 pub mod window;
 
 #[cfg(feature = "python")]

@@ -1,14 +1,22 @@
 //! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, release
 //! the GIL while a kernel fills them in place. No maths here.
 
-use numpy::{PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use ndarray::Array2;
+use numpy::{
+    IntoPyArray, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
 use crate::error::Error;
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
+use crate::factor_attribution::{self, FactorInput};
+use crate::groups::{self, Keys};
+use crate::linking::{self, LinkMethod, Linking, SectorRows};
 
 create_exception!(
     factorcore,
@@ -39,6 +47,14 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             let _ = value.setattr("input", input);
             let _ = value.setattr("row", row);
             let _ = value.setattr("column", column);
+            err
+        }
+        Error::AtRow { row, problem } => {
+            let err = InvalidInputError::new_err(format!("row {row}: {problem}"));
+            // The Python layer names the row's date and keys and re-raises.
+            let value = err.value(py);
+            let _ = value.setattr("row", row);
+            let _ = value.setattr("problem", problem);
             err
         }
     }
@@ -160,6 +176,260 @@ fn rolling_ols_columns<'py>(
     fit(py, panel, x, options)
 }
 
+/// A date column's physical values: days (Date) or time units (Datetime).
+#[derive(FromPyObject)]
+enum DateColumn<'py> {
+    Days(PyReadonlyArray1<'py, i32>),
+    Units(PyReadonlyArray1<'py, i64>),
+}
+
+/// A label column: Enum/Categorical physical codes or 64-bit hashes.
+#[derive(FromPyObject)]
+enum KeyColumn<'py> {
+    U8(PyReadonlyArray1<'py, u8>),
+    U16(PyReadonlyArray1<'py, u16>),
+    U32(PyReadonlyArray1<'py, u32>),
+    U64(PyReadonlyArray1<'py, u64>),
+}
+
+fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
+    array
+        .as_slice()
+        .map_err(|_| InvalidInputError::new_err("a column is not contiguous"))
+}
+
+impl KeyColumn<'_> {
+    fn keys(&self) -> PyResult<Keys<'_>> {
+        Ok(match self {
+            KeyColumn::U8(a) => Keys::U8(slice(a)?),
+            KeyColumn::U16(a) => Keys::U16(slice(a)?),
+            KeyColumn::U32(a) => Keys::U32(slice(a)?),
+            KeyColumn::U64(a) => Keys::U64(slice(a)?),
+        })
+    }
+}
+
+impl DateColumn<'_> {
+    /// Start of each date's rows; the Python layer sorts the rows first.
+    fn runs(&self) -> PyResult<Vec<usize>> {
+        match self {
+            DateColumn::Days(a) => groups::date_runs(slice(a)?),
+            DateColumn::Units(a) => groups::date_runs(slice(a)?),
+        }
+        .ok_or_else(|| InvalidInputError::new_err("rows must be sorted by date"))
+    }
+}
+
+fn usizes(py: Python<'_>, values: Vec<usize>) -> Bound<'_, numpy::PyArray1<u64>> {
+    values
+        .into_iter()
+        .map(|v| v as u64)
+        .collect::<Vec<_>>()
+        .into_pyarray(py)
+}
+
+/// Single-period Brinson effects per (date, sector) from sector- or holdings-level rows
+/// sorted by date. Returns (date × sector) arrays in sector code order.
+#[pyfunction]
+#[pyo3(name = "brinson", signature = (dates, sectors, assets, wp, wb, rp, rb, *, method, top_down, holdings))]
+#[allow(clippy::too_many_arguments)]
+fn brinson_effects<'py>(
+    py: Python<'py>,
+    dates: DateColumn<'py>,
+    sectors: KeyColumn<'py>,
+    assets: Option<KeyColumn<'py>>,
+    wp: PyReadonlyArray1<'py, f64>,
+    wb: PyReadonlyArray1<'py, f64>,
+    rp: PyReadonlyArray1<'py, f64>,
+    rb: PyReadonlyArray1<'py, f64>,
+    method: &str,
+    top_down: bool,
+    holdings: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let method = match method {
+        "bf" => BrinsonMethod::Fachler,
+        "bhb" => BrinsonMethod::HoodBeebower,
+        "geometric" => BrinsonMethod::Geometric,
+        other => {
+            return Err(InvalidInputError::new_err(format!(
+                "unknown method {other:?}"
+            )))
+        }
+    };
+    let names = if holdings {
+        [("wp", "ret"), ("wb", "ret")]
+    } else {
+        [("wp", "rp"), ("wb", "rb")]
+    };
+    let date_starts = dates.runs()?;
+    let input = BrinsonInput {
+        date_starts: &date_starts,
+        sectors: sectors.keys()?,
+        assets: assets.as_ref().map(KeyColumn::keys).transpose()?,
+        portfolio: Side {
+            weight: slice(&wp)?,
+            ret: slice(&rp)?,
+            names: names[0],
+        },
+        benchmark: Side {
+            weight: slice(&wb)?,
+            ret: slice(&rb)?,
+            names: names[1],
+        },
+    };
+    let options = BrinsonOptions { method, top_down };
+    let result = py
+        .detach(|| brinson::brinson(&input, options))
+        .map_err(|e| to_py_err(py, e))?;
+    let shape = (date_starts.len() - 1, result.n_sectors);
+    let out = PyDict::new(py);
+    let column = |f: fn(&brinson::SectorCell) -> f64| {
+        let values = result.cells.iter().map(f).collect();
+        Array2::from_shape_vec(shape, values).expect("cells are date × sector")
+    };
+    out.set_item("wp", column(|c| c.wp).into_pyarray(py))?;
+    out.set_item("wb", column(|c| c.wb).into_pyarray(py))?;
+    out.set_item("rp", column(|c| c.rp).into_pyarray(py))?;
+    out.set_item("rb", column(|c| c.rb).into_pyarray(py))?;
+    out.set_item("allocation", column(|c| c.allocation).into_pyarray(py))?;
+    out.set_item("selection", column(|c| c.selection).into_pyarray(py))?;
+    out.set_item("interaction", column(|c| c.interaction).into_pyarray(py))?;
+    let rows = result.cells.iter().map(|c| c.rows).collect();
+    let rows = Array2::from_shape_vec(shape, rows).expect("cells are date × sector");
+    out.set_item("rows", rows.into_pyarray(py))?;
+    out.set_item("sector_rows", usizes(py, result.sector_rows))?;
+    out.set_item("date_starts", usizes(py, date_starts))?;
+    Ok(out)
+}
+
+fn link_method(method: &str) -> PyResult<LinkMethod> {
+    match method {
+        "carino" => Ok(LinkMethod::Carino),
+        "menchero" => Ok(LinkMethod::Menchero),
+        "grap" => Ok(LinkMethod::Grap),
+        "frongello" => Ok(LinkMethod::Frongello),
+        other => Err(InvalidInputError::new_err(format!(
+            "unknown linking method {other:?}"
+        ))),
+    }
+}
+
+/// Links a Brinson effects table (rows sorted by date) per sector.
+#[pyfunction]
+#[pyo3(signature = (dates, sectors, wp, wb, rp, rb, allocation, selection, interaction, *, method))]
+#[allow(clippy::too_many_arguments)]
+fn link_sectors<'py>(
+    py: Python<'py>,
+    dates: DateColumn<'py>,
+    sectors: KeyColumn<'py>,
+    wp: PyReadonlyArray1<'py, f64>,
+    wb: PyReadonlyArray1<'py, f64>,
+    rp: PyReadonlyArray1<'py, f64>,
+    rb: PyReadonlyArray1<'py, f64>,
+    allocation: PyReadonlyArray1<'py, f64>,
+    selection: PyReadonlyArray1<'py, f64>,
+    interaction: PyReadonlyArray1<'py, f64>,
+    method: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let linking = match method {
+        "geometric" => Linking::Geometric,
+        other => Linking::Arithmetic(link_method(other)?),
+    };
+    let date_starts = dates.runs()?;
+    let rows = SectorRows {
+        date_starts: &date_starts,
+        sectors: sectors.keys()?,
+        wp: slice(&wp)?,
+        wb: slice(&wb)?,
+        rp: slice(&rp)?,
+        rb: slice(&rb)?,
+        allocation: slice(&allocation)?,
+        selection: slice(&selection)?,
+        interaction: slice(&interaction)?,
+    };
+    let linked = py
+        .detach(|| linking::link_sectors(&rows, linking))
+        .map_err(|e| to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("sector_rows", usizes(py, linked.sector_rows))?;
+    out.set_item("allocation", linked.allocation.into_pyarray(py))?;
+    out.set_item("selection", linked.selection.into_pyarray(py))?;
+    out.set_item("interaction", linked.interaction.into_pyarray(py))?;
+    out.set_item("total", linked.total.into_pyarray(py))?;
+    out.set_item("period_rp", linked.period_rp.into_pyarray(py))?;
+    out.set_item("period_rb", linked.period_rb.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Links per-period effects (periods × effects) that add up to rp - rb.
+#[pyfunction]
+#[pyo3(signature = (rp, rb, effects, *, method))]
+fn link<'py>(
+    py: Python<'py>,
+    rp: PyReadonlyArray1<'py, f64>,
+    rb: PyReadonlyArray1<'py, f64>,
+    effects: PyReadonlyArray2<'py, f64>,
+    method: &str,
+) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+    let method = link_method(method)?;
+    let n_effects = effects.shape()[1];
+    let effects = effects
+        .as_slice()
+        .map_err(|_| InvalidInputError::new_err("effects must be C-contiguous"))?;
+    let (rp, rb) = (slice(&rp)?, slice(&rb)?);
+    let linked = py
+        .detach(|| linking::link(rp, rb, effects, n_effects, method))
+        .map_err(|e| to_py_err(py, e))?;
+    Ok(linked.into_pyarray(py))
+}
+
+/// Factor contributions per date from holdings rows sorted by date and aligned with
+/// asset returns and prior exposures; checks that no asset repeats on a date.
+#[pyfunction]
+#[pyo3(signature = (dates, assets, wp, wb, ret, betas, factor_returns))]
+#[allow(clippy::too_many_arguments)]
+fn factor_contributions<'py>(
+    py: Python<'py>,
+    dates: DateColumn<'py>,
+    assets: KeyColumn<'py>,
+    wp: PyReadonlyArray1<'py, f64>,
+    wb: Option<PyReadonlyArray1<'py, f64>>,
+    ret: PyReadonlyArray1<'py, f64>,
+    betas: Vec<PyReadonlyArray1<'py, f64>>,
+    factor_returns: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let date_starts = dates.runs()?;
+    let betas = betas.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let assets = assets.keys()?;
+    let input = FactorInput {
+        date_starts: &date_starts,
+        wp: slice(&wp)?,
+        wb: wb.as_ref().map(slice).transpose()?,
+        ret: slice(&ret)?,
+        betas: &betas,
+        factor_returns: factor_returns
+            .as_slice()
+            .map_err(|_| InvalidInputError::new_err("factor returns must be C-contiguous"))?,
+    };
+    let result = py
+        .detach(|| {
+            groups::first_repeat(&date_starts, assets, "asset")?;
+            factor_attribution::factor_contributions(&input)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    let periods = date_starts.len() - 1;
+    let contributions = Array2::from_shape_vec((periods, betas.len()), result.contributions)
+        .expect("contributions are period × factor");
+    let out = PyDict::new(py);
+    out.set_item("rp", result.rp.into_pyarray(py))?;
+    out.set_item("rb", result.rb.into_pyarray(py))?;
+    out.set_item("contributions", contributions.into_pyarray(py))?;
+    out.set_item("specific", result.specific.into_pyarray(py))?;
+    out.set_item("unexposed_weight", result.unexposed_weight.into_pyarray(py))?;
+    out.set_item("date_starts", usizes(py, date_starts))?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -169,5 +439,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DtypeError", py.get_type::<DtypeError>())?;
     m.add_function(wrap_pyfunction!(rolling_ols, m)?)?;
     m.add_function(wrap_pyfunction!(rolling_ols_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(brinson_effects, m)?)?;
+    m.add_function(wrap_pyfunction!(link_sectors, m)?)?;
+    m.add_function(wrap_pyfunction!(link, m)?)?;
+    m.add_function(wrap_pyfunction!(factor_contributions, m)?)?;
     Ok(())
 }

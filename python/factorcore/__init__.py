@@ -6,6 +6,7 @@ over large return matrices, with a Rust core and a Polars API.
 """
 
 from factorcore._core import __version__
+from factorcore.attribution import brinson, factor_attribution, link
 from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import rolling_exposures, rolling_ols
 
@@ -14,6 +15,9 @@ __all__ = [
     "InvalidInputError",
     "NonFiniteError",
     "__version__",
+    "brinson",
+    "factor_attribution",
+    "link",
     "rolling_exposures",
     "rolling_ols",
 ]

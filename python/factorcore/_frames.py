@@ -105,3 +105,52 @@ def halflife_arg(halflife: Any) -> float | None:
     if not (np.isfinite(value) and value > 0):
         raise InvalidInputError(f"halflife must be a positive number of rows, got {halflife!r}")
     return value
+
+
+def require_columns(frame: pl.DataFrame, columns: list[str], what: str) -> None:
+    """An InvalidInputError naming every column of `columns` that `frame` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidInputError(
+            f"{what} has no column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} (columns: {frame.columns[:12]})"
+        )
+
+
+def check_dates(series: pl.Series, what: str) -> None:
+    """A Date/Datetime column without nulls (any order, repeats allowed)."""
+    if not (series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime)):
+        raise DtypeError(
+            f"{what} column {series.name!r} must be Date or Datetime, got {series.dtype}"
+        )
+    if series.null_count():
+        row = series.is_null().arg_true()[0]
+        raise InvalidInputError(f"{what} column {series.name!r} has a null date at row {row}")
+
+
+def is_coded(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, (pl.Enum, pl.Categorical))
+
+
+def label_keys(series: pl.Series, what: str) -> np.ndarray:
+    """Unsigned integer keys for a label column, equal when the labels are equal.
+
+    Enum and Categorical columns give their physical codes and integer labels their own
+    bits (both without hashing, exact). Strings give 64-bit hashes, which the core
+    codes densely; two different labels would share a code only on a hash collision,
+    with odds of about n_labels**2 / 2**65.
+    """
+    if series.null_count():
+        row = series.is_null().arg_true()[0]
+        raise InvalidInputError(f"{what} column {series.name!r} is null at row {row}")
+    dtype = series.dtype
+    if is_coded(dtype):
+        return series.to_physical().to_numpy()
+    if dtype.is_integer():
+        return series.cast(pl.Int64).to_numpy().view(np.uint64)
+    if dtype == pl.String:
+        return series.hash(seed=0).to_numpy()
+    raise DtypeError(
+        f"{what} column {series.name!r} has dtype {dtype}; expected String, Enum, "
+        "Categorical or integer labels"
+    )

@@ -1,0 +1,505 @@
+"""Sector (Brinson) attribution, multi-period linking and factor attribution."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from factorcore import _core
+from factorcore._frames import (
+    as_frame,
+    check_dates,
+    check_numeric,
+    dates_of,
+    float_column,
+    label_keys,
+    require_columns,
+)
+from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
+
+__all__ = ["WEIGHT_SUM_TOLERANCE", "brinson", "factor_attribution", "link"]
+
+#: How far each side's weights may sum from 1 on a date before `brinson` refuses them.
+WEIGHT_SUM_TOLERANCE = 1e-9
+
+BrinsonMethod = Literal["bf", "bhb", "geometric"]
+LinkMethod = Literal["carino", "menchero", "grap", "frongello", "geometric"]
+_BRINSON_METHODS = ("bf", "bhb", "geometric")
+_LINK_METHODS = ("carino", "menchero", "grap", "frongello", "geometric")
+_EFFECTS = ("allocation", "selection", "interaction")
+
+
+def brinson(
+    data: pl.DataFrame | pl.LazyFrame,
+    *,
+    method: BrinsonMethod = "bf",
+    top_down: bool = False,
+    date: str = "date",
+    sector: str = "sector",
+    wp: str = "wp",
+    wb: str = "wb",
+    rp: str = "rp",
+    rb: str = "rb",
+    ret: str = "ret",
+    asset: str = "asset",
+) -> pl.DataFrame:
+    """Single-period sector attribution of the active return, per date and sector.
+
+    Parameters
+    ----------
+    data
+        Either **sector-level** input, one row per (date, sector) with portfolio and
+        benchmark weights `wp`, `wb` and sector returns `rp`, `rb`; or
+        **holdings-level** input, one row per (date, asset) with `asset`, `sector`, `wp`,
+        `wb` and the asset's return `ret`. Holdings are aggregated to sectors inside the
+        core: the sector weight is the sum of its holdings' weights and the sector
+        return their weight-averaged return, separately for each side. The level is
+        read off the columns: `rp` and `rb` mean sector level, `ret` holdings level.
+    method
+        ``"bf"`` Brinson-Fachler (allocation measured against the benchmark total),
+        ``"bhb"`` Brinson-Hood-Beebower, ``"geometric"`` Bacon's geometric attribution
+        (no interaction; allocation and selection compound to the geometric excess).
+    top_down
+        Fold the interaction into selection (two effects: selection becomes
+        ``wp * (rp - rb)`` and interaction is 0).
+    date, sector, wp, wb, rp, rb, ret, asset
+        Column names.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per (date, sector) present in the input, sorted by date then sector
+        (Enum and Categorical sectors in category order, others in sorted order), with
+        columns ``date sector wp wb rp rb allocation selection interaction total``.
+        For ``bf``/``bhb`` the effects of a date sum to Rp - Rb, to rounding; for
+        ``geometric`` ``(1 + sum allocation) * (1 + sum selection) = (1 + Rp) / (1 + Rb)``.
+
+    Notes
+    -----
+    - Weights: on every date each side's weights must sum to 1 within
+      :data:`WEIGHT_SUM_TOLERANCE`. Hold cash as a sector (or holding) of its own with
+      its return; negative weights (shorts) are allowed as long as each side nets to 1.
+    - A sector with zero weight on one side takes the other side's sector return, so a
+      sector held on one side only shows pure allocation and no selection. A return
+      may be missing (null or NaN) only where its weight is 0 (for holdings, where both
+      weights are 0); a sector with zero weight on both sides has null returns and
+      zero effects.
+    - Errors (:class:`~factorcore.InvalidInputError`): missing columns, null or NaN
+      weights, a missing return under a non-zero weight, a (date, asset) or
+      sector-level (date, sector) pair given twice, weights that do not sum to 1 on a
+      date (for instance a date with no benchmark rows), a sector whose holdings net to
+      zero weight but not to zero contribution. ``inf`` anywhere raises
+      :class:`~factorcore.NonFiniteError`.
+    - Dates need not be sorted (sorting first costs time on large tables).
+
+    Examples
+    --------
+    >>> import polars as pl, factorcore as fc
+    >>> data = pl.DataFrame({
+    ...     "date": [pl.date(2024, 1, 31)] * 3,
+    ...     "sector": ["UK", "Japan", "US"],
+    ...     "wp": [0.4, 0.3, 0.3], "wb": [0.4, 0.2, 0.4],
+    ...     "rp": [0.20, -0.05, 0.06], "rb": [0.10, -0.04, 0.08],
+    ... }).with_columns(pl.col("date").dt.date())            # doctest: +SKIP
+    >>> fc.brinson(data, method="bf")["allocation"].sum()   # doctest: +SKIP
+    -0.012
+    """
+    frame = as_frame(data, "data")
+    method = _choice(method, _BRINSON_METHODS, "method")
+    holdings = _level(frame.columns, rp=rp, rb=rb, ret=ret)
+    names = [date, sector, wp, wb, *([asset, ret] if holdings else [rp, rb])]
+    require_columns(frame, names, "data")
+    if frame.height == 0:
+        raise InvalidInputError("data has no rows")
+    check_dates(frame.get_column(date), "data")
+    values = [wp, wb, ret] if holdings else [wp, wb, rp, rb]
+    check_numeric(frame, values, "data")
+    for weight in (wp, wb):
+        _no_nulls(frame, weight, "weight", date, sector)
+    if not frame.get_column(date).is_sorted():
+        frame = frame.sort(date, maintain_order=True)
+
+    dates = frame.get_column(date)
+    sectors = frame.get_column(sector)
+    returns = (ret, ret) if holdings else (rp, rb)
+    try:
+        out = _core.brinson(
+            dates.to_physical().to_numpy(),
+            label_keys(sectors, "data"),
+            label_keys(frame.get_column(asset), "data") if holdings else None,
+            float_column(frame.get_column(wp)),
+            float_column(frame.get_column(wb)),
+            float_column(frame.get_column(returns[0])),
+            float_column(frame.get_column(returns[1])),
+            method=method,
+            top_down=bool(top_down),
+            holdings=holdings,
+        )
+    except InvalidInputError as exc:
+        columns = {"wp": wp, "wb": wb, "rp": rp, "rb": rb, "ret": ret}
+        keys = [date, sector] + ([asset] if holdings else [])
+        raise _at_row(exc, frame, keys, columns) from None
+
+    run_dates = dates.gather(out["date_starts"][:-1])
+    _check_weight_sums(out["wp"].sum(axis=1), run_dates, "portfolio", wp)
+    _check_weight_sums(out["wb"].sum(axis=1), run_dates, "benchmark", wb)
+
+    labels = sectors.gather(out["sector_rows"])
+    order = _label_order(labels)
+    present = out["rows"][:, order] > 0
+    date_index, sector_index = np.nonzero(present)
+
+    def cells(name: str) -> np.ndarray:
+        return out[name][:, order][present]
+
+    effects = {name: cells(name) for name in _EFFECTS}
+    result = pl.DataFrame(
+        [
+            run_dates.gather(date_index).alias(date),
+            labels.gather(order).gather(sector_index).alias(sector),
+            pl.Series(wp, cells("wp")),
+            pl.Series(wb, cells("wb")),
+            pl.Series(rp, cells("rp"), nan_to_null=True),
+            pl.Series(rb, cells("rb"), nan_to_null=True),
+            *(pl.Series(name, values) for name, values in effects.items()),
+            pl.Series("total", sum(effects.values())),
+        ]
+    )
+    return result
+
+
+def link(
+    effects: pl.DataFrame | pl.LazyFrame,
+    *,
+    method: LinkMethod = "carino",
+    date: str = "date",
+    sector: str = "sector",
+) -> pl.DataFrame:
+    """Link single-period effects over all periods so they add up to the compounded excess.
+
+    Parameters
+    ----------
+    effects
+        The output of :func:`brinson` (or of :func:`factor_attribution`). Its ``wp wb
+        rp rb`` columns give each period's portfolio and benchmark returns
+        ``Rp_t = sum wp * rp`` and ``Rb_t = sum wb * rb``.
+    method
+        How each period's effects are scaled before they are summed:
+
+        - ``"carino"``: by ``k_t / k`` with ``k_t = ln((1+Rp_t)/(1+Rb_t)) / (Rp_t - Rb_t)``
+          and ``k`` the same on the compounded returns (Carino 1999);
+        - ``"menchero"``: by ``M + a_t``, Menchero's (2000) optimised coefficients;
+        - ``"grap"``: by ``prod_{s<t}(1+Rp_s) * prod_{s>t}(1+Rb_s)`` (GRAP 1997);
+        - ``"frongello"``: Frongello's (2002) recursion
+          ``G_t = e_t * prod_{s<t}(1+Rp_s) + Rb_t * sum_{s<t} G_s``
+          (its linked totals coincide with GRAP's);
+        - ``"geometric"``: for effects of ``brinson(method="geometric")``, which compound.
+    date, sector
+        Column names.
+
+    Returns
+    -------
+    polars.DataFrame
+        For Brinson effects: one row per sector (in input order of first appearance)
+        with linked ``allocation selection interaction total``. With the arithmetic
+        methods, the sum of ``total`` is the compounded Rp minus the compounded Rb,
+        to rounding. With ``"geometric"``, ``allocation`` and ``selection`` each sum to
+        their compounded period totals, ``prod(1 + A_t) - 1`` and ``prod(1 + S_t) - 1``,
+        which compound to the geometric excess ``(1+Rp)/(1+Rb) - 1``; each sector's
+        ``total`` is its share of that geometric excess (so the totals add up to it).
+
+        For factor attribution: one row per factor and one for ``specific``, columns
+        ``factor contribution``, adding up to the compounded excess (or return).
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, fewer than one period, a period whose effects do not add up to
+        its excess return (for instance geometric effects linked arithmetically, or
+        arithmetic ones with ``"geometric"``), a return of -100% or less.
+    """
+    frame = as_frame(effects, "effects")
+    method = _choice(method, _LINK_METHODS, "method")
+    if "specific" in frame.columns and sector not in frame.columns:
+        return _link_factors(frame, method, date)
+    names = [date, sector, "wp", "wb", "rp", "rb", *_EFFECTS]
+    require_columns(frame, names, "effects")
+    if frame.height == 0:
+        raise InvalidInputError("effects has no rows")
+    check_dates(frame.get_column(date), "effects")
+    check_numeric(frame, names[2:], "effects")
+    if not frame.get_column(date).is_sorted():
+        frame = frame.sort(date, maintain_order=True)
+    sectors = frame.get_column(sector)
+    try:
+        out = _core.link_sectors(
+            frame.get_column(date).to_physical().to_numpy(),
+            label_keys(sectors, "effects"),
+            *(float_column(frame.get_column(name)) for name in names[2:]),
+            method=method,
+        )
+    except InvalidInputError as exc:
+        # Most problems concern a whole period; the row points at the sector otherwise.
+        raise _at_row(exc, frame, [date], {}) from None
+    return pl.DataFrame(
+        [
+            sectors.gather(out["sector_rows"]),
+            *(pl.Series(name, out[name]) for name in (*_EFFECTS, "total")),
+        ]
+    )
+
+
+def _link_factors(frame: pl.DataFrame, method: str, date: str) -> pl.DataFrame:
+    """Links the rows of a factor attribution (one row per period)."""
+    if method == "geometric":
+        raise InvalidInputError(
+            "factor contributions add up arithmetically; link them with carino, menchero, "
+            "grap or frongello"
+        )
+    require_columns(frame, [date, "rp", "rb", "total"], "effects")
+    dates = dates_of(frame, date, "effects")
+    if dates.len() == 0:
+        raise InvalidInputError("effects has no rows")
+    names = [c for c in frame.columns if c not in (date, "rp", "rb", "total", "unexposed_weight")]
+    check_numeric(frame, ["rp", "rb", *names], "effects")
+    matrix = np.column_stack([float_column(frame.get_column(n)) for n in names])
+    try:
+        linked = _core.link(
+            float_column(frame.get_column("rp")),
+            float_column(frame.get_column("rb")),
+            np.ascontiguousarray(matrix),
+            method=method,
+        )
+    except InvalidInputError as exc:
+        row = getattr(exc, "row", None)
+        if row is None:
+            raise
+        raise InvalidInputError(f"effects of {dates[row]} (row {row}): {exc.problem}") from None
+    return pl.DataFrame({"factor": names, "contribution": linked})
+
+
+def factor_attribution(
+    weights: pl.DataFrame | pl.LazyFrame,
+    exposures: pl.DataFrame | pl.LazyFrame,
+    factor_returns: pl.DataFrame | pl.LazyFrame,
+    returns: pl.DataFrame | pl.LazyFrame,
+    *,
+    date: str = "date",
+    asset: str = "asset",
+    wp: str = "wp",
+    wb: str = "wb",
+    value: str = "return",
+) -> pl.DataFrame:
+    """Split each period's return (or active return) into factor contributions and a specific part.
+
+    Parameters
+    ----------
+    weights
+        Long frame ``date asset wp`` of the weights held over each date's return, and
+        optionally ``wb`` benchmark weights: then the active weights ``wp - wb`` are
+        attributed and the excess return ``Rp - Rb`` is split.
+    exposures
+        The output of :func:`~factorcore.rolling_exposures` (long: ``date asset`` and one
+        beta column per factor). For the return of date t each asset's exposures are
+        those of the latest exposure date strictly before t: no look-ahead.
+    factor_returns
+        Wide frame: ``date`` and one column per factor (the factors that were regressed).
+    returns
+        Asset returns, wide (``date`` plus one column per asset) or long
+        (``date asset`` `value`).
+    date, asset, wp, wb, value
+        Column names.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per weights date: ``date rp rb``, one contribution column per factor
+        (``f_k,t * sum_i a_i,t * beta_i,k,t-1``), ``specific`` (the rest) and ``total``
+        (``rp - rb``, with ``rb = 0`` without benchmark weights), plus
+        ``unexposed_weight``: the summed weight of holdings that had no exposures yet
+        (their whole return is specific). Contributions plus specific equal total.
+        :func:`link` links the rows over periods.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, a held asset with no return on a date, null or NaN weights,
+        (date, asset) given twice, a factor missing from `exposures`.
+    """
+    weights = as_frame(weights, "weights")
+    exposures = as_frame(exposures, "exposures")
+    factor_returns = as_frame(factor_returns, "factor_returns")
+    returns = as_frame(returns, "returns")
+
+    factor_dates = dates_of(factor_returns, date, "factor_returns")
+    factors = [c for c in factor_returns.columns if c != date]
+    if not factors:
+        raise InvalidInputError("factor_returns has no factor columns")
+    check_numeric(factor_returns, factors, "factor_returns")
+    active = wb in weights.columns
+    weight_names = [wp, wb] if active else [wp]
+    require_columns(weights, [date, asset, *weight_names], "weights")
+    require_columns(exposures, [date, asset, *factors], "exposures")
+    if weights.height == 0:
+        raise InvalidInputError("weights has no rows")
+    for frame, what in ((weights, "weights"), (exposures, "exposures")):
+        check_dates(frame.get_column(date), what)
+        if frame.schema[date] != factor_dates.dtype:
+            raise DtypeError(
+                f"{what} dates are {frame.schema[date]} but factor_returns dates are "
+                f"{factor_dates.dtype}"
+            )
+    check_numeric(weights, weight_names, "weights")
+    check_numeric(exposures, factors, "exposures")
+    for weight in weight_names:
+        _no_nulls(weights, weight, "weight", date, asset)
+
+    as_text = pl.col(asset).cast(pl.String)
+    holdings = (
+        weights.select(date, as_text, *weight_names)
+        .join(_long_returns(returns, date, asset, value), on=[date, asset], how="left")
+        .sort(date, maintain_order=True)
+    )
+    prior = exposures.select(date, as_text, *(pl.col(f).alias(f"_beta_{f}") for f in factors))
+    holdings = holdings.join_asof(
+        prior.sort(date),
+        on=date,
+        by=asset,
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+    periods = holdings.get_column(date).unique(maintain_order=True)
+    period_factors = pl.DataFrame({date: periods}).join(factor_returns, on=date, how="left")
+    missing = period_factors.filter(pl.any_horizontal(pl.col(factors).is_null()))
+    if missing.height:
+        raise InvalidInputError(
+            f"factor_returns has no (or a null) return on {missing[date][0]}, a weights date"
+        )
+    matrix = np.column_stack([float_column(period_factors.get_column(f)) for f in factors])
+    try:
+        out = _core.factor_contributions(
+            holdings.get_column(date).to_physical().to_numpy(),
+            holdings.get_column(asset).cast(pl.Categorical).to_physical().to_numpy(),
+            float_column(holdings.get_column(wp)),
+            float_column(holdings.get_column(wb)) if active else None,
+            float_column(holdings.get_column(value)),
+            [float_column(holdings.get_column(f"_beta_{f}")) for f in factors],
+            np.ascontiguousarray(matrix),
+        )
+    except InvalidInputError as exc:
+        columns = {"wp": wp, "wb": wb, "returns": value}
+        raise _at_row(exc, holdings, [date, asset], columns) from None
+
+    contributions = out["contributions"]
+    total = out["rp"] - out["rb"]
+    return pl.DataFrame(
+        [
+            periods,
+            pl.Series("rp", out["rp"]),
+            pl.Series("rb", out["rb"]),
+            *(pl.Series(f, contributions[:, k]) for k, f in enumerate(factors)),
+            pl.Series("specific", out["specific"]),
+            pl.Series("total", total),
+            pl.Series("unexposed_weight", out["unexposed_weight"]),
+        ]
+    )
+
+
+def _long_returns(returns: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
+    """Asset returns as a long frame ``date asset value`` with String assets."""
+    if asset in returns.columns and value in returns.columns:
+        long = returns.select(date, pl.col(asset).cast(pl.String), value)
+        check_dates(long.get_column(date), "returns")
+        check_numeric(long, [value], "returns")
+        duplicated = long.select(date, asset).is_duplicated()
+        if duplicated.any():
+            row = long.filter(duplicated).row(0)
+            raise InvalidInputError(f"returns has two rows for {row[1]!r} on {row[0]}")
+        return long
+    dates_of(returns, date, "returns")
+    assets = [c for c in returns.columns if c != date]
+    check_numeric(returns, assets, "returns")
+    return returns.unpivot(index=date, variable_name=asset, value_name=value)
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _level(columns: list[str], *, rp: str, rb: str, ret: str) -> bool:
+    """True for holdings-level input (asset returns), False for sector-level input."""
+    sector_level = rp in columns or rb in columns
+    if sector_level and ret in columns:
+        raise InvalidInputError(
+            f"data has both sector returns ({rp!r}, {rb!r}) and asset returns ({ret!r}); "
+            "give one level: sector returns for sector-level rows, asset returns for holdings"
+        )
+    if not sector_level and ret not in columns:
+        raise InvalidInputError(
+            f"data has neither sector returns ({rp!r} and {rb!r}) nor asset returns "
+            f"({ret!r}) (columns: {columns[:12]})"
+        )
+    return not sector_level
+
+
+def _no_nulls(frame: pl.DataFrame, column: str, kind: str, *keys: str) -> None:
+    series = frame.get_column(column)
+    if series.null_count():
+        row = int(series.is_null().arg_true()[0])
+        where = _describe(frame, row, keys)
+        raise InvalidInputError(f"{kind} column {column!r} is null at {where}")
+
+
+def _describe(frame: pl.DataFrame, row: int, keys: list[str] | tuple[str, ...]) -> str:
+    """'row 12 (date 2024-01-02, sector 'Energy')' for error messages."""
+    values = [(k, frame.get_column(k)[row]) for k in keys]
+    parts = ", ".join(f"{k} {v!r}" if isinstance(v, str) else f"{k} {v}" for k, v in values)
+    return f"row {row} ({parts})"
+
+
+def _at_row(
+    exc: InvalidInputError, frame: pl.DataFrame, keys: list[str], columns: dict[str, str]
+) -> InvalidInputError:
+    """The core's row error with the row's dates and labels, or `exc` unchanged."""
+    row = getattr(exc, "row", None)
+    if row is None:
+        return exc
+    where = _describe(frame, row, keys)
+    if isinstance(exc, NonFiniteError):
+        name = columns.get(exc.input, exc.input)
+        err: InvalidInputError = NonFiniteError(
+            f"column {name!r} is infinite at {where}; use null or NaN for missing values"
+        )
+        err.input, err.row, err.column = exc.input, exc.row, exc.column
+        return err
+    problem = exc.problem
+    for internal, name in columns.items():
+        problem = problem.replace(f"{internal} (", f"{name!r} (")
+    err = InvalidInputError(f"{where}: {problem}")
+    err.row = row
+    return err
+
+
+def _check_weight_sums(sums: np.ndarray, dates: pl.Series, side: str, column: str) -> None:
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= WEIGHT_SUM_TOLERANCE))
+    if bad.size:
+        i = int(bad[0])
+        if sums[i] == 0:
+            raise InvalidInputError(f"there are no {side} weights ({column!r}) on {dates[i]}")
+        raise InvalidInputError(
+            f"{side} weights ({column!r}) sum to {float(sums[i])!r} on {dates[i]}, not 1 "
+            f"(tolerance {WEIGHT_SUM_TOLERANCE:g}); weights are fractions of the whole: hold "
+            "cash as a sector (or holding) of its own, or normalise the weights per date"
+        )
+
+
+def _label_order(labels: pl.Series) -> np.ndarray:
+    """Output order of the distinct labels: Enum in category order, others sorted."""
+    if isinstance(labels.dtype, pl.Enum):
+        return np.argsort(labels.to_physical().to_numpy(), kind="stable")
+    return labels.arg_sort().to_numpy()

@@ -1,0 +1,611 @@
+//! Single-period Brinson attribution in one pass over a long table.
+//!
+//! Rows come grouped by date (runs of equal dates). Each date is reduced on its own:
+//! per sector Σw, Σw·r and Σ|w| for both sides accumulate in a small dense array
+//! indexed by the sector code, then the effects follow from those sums. Dates are
+//! independent, so they run in parallel, and every sum is taken in row order.
+
+use rayon::prelude::*;
+
+use crate::error::{at_row, invalid, Error, Result};
+use rustc_hash::FxHashMap;
+
+use crate::groups::{repeated, GroupTable, Keys};
+
+/// How the active return of a period is split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BrinsonMethod {
+    /// Brinson-Fachler: allocation measured against the benchmark total return.
+    Fachler,
+    /// Brinson-Hood-Beebower.
+    HoodBeebower,
+    /// Bacon's geometric attribution (no interaction; the effects compound).
+    Geometric,
+}
+
+/// Weights and returns of one side (portfolio or benchmark). For holdings-level
+/// input both sides share the asset return column.
+#[derive(Clone, Copy)]
+pub struct Side<'a> {
+    pub weight: &'a [f64],
+    pub ret: &'a [f64],
+    /// Names for error messages: `("wp", "rp")` or `("wb", "rb")`.
+    pub names: (&'static str, &'static str),
+}
+
+pub struct BrinsonInput<'a> {
+    /// Start of each date's rows, then the row count (see `groups::date_runs`).
+    pub date_starts: &'a [usize],
+    pub sectors: Keys<'a>,
+    /// Holdings-level input: the asset of each row, which must not repeat on a date.
+    /// `None` for sector-level input, where the sector must not repeat instead.
+    pub assets: Option<Keys<'a>>,
+    pub portfolio: Side<'a>,
+    pub benchmark: Side<'a>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct BrinsonOptions {
+    pub method: BrinsonMethod,
+    /// Fold interaction into selection (two effects).
+    pub top_down: bool,
+}
+
+/// One (date, sector) cell of the result.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SectorCell {
+    /// Input rows in the cell; 0 means the sector is absent on that date.
+    pub rows: u32,
+    pub wp: f64,
+    pub wb: f64,
+    /// Sector returns after the one-sided rule; NaN when both weights are zero.
+    pub rp: f64,
+    pub rb: f64,
+    pub allocation: f64,
+    pub selection: f64,
+    pub interaction: f64,
+}
+
+/// Effects for every (date, sector) pair, date-major (`cells[date * n_sectors + code]`).
+pub struct SectorEffects {
+    pub n_sectors: usize,
+    /// First input row of each sector code, in code order (order of first appearance).
+    pub sector_rows: Vec<usize>,
+    pub cells: Vec<SectorCell>,
+}
+
+/// Net weight below this fraction of the gross weight counts as zero (rounding).
+const NET_ZERO: f64 = 1e-12;
+
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    weight: f64,
+    contribution: f64,
+    gross: f64,
+}
+
+impl Sums {
+    /// The side's sector return, NaN when it holds nothing there (no weight, or
+    /// holdings that net to zero weight and zero contribution).
+    fn ret(&self, name: &str, row: impl Fn() -> usize) -> Result<f64> {
+        let tiny = NET_ZERO * self.gross;
+        if self.gross == 0.0 || (self.weight.abs() <= tiny && self.contribution.abs() <= tiny) {
+            Ok(f64::NAN)
+        } else if self.weight.abs() <= tiny {
+            Err(at_row(
+                row(),
+                format!(
+                    "the {name} holdings of this sector net to zero weight but not to zero \
+                     contribution, so its {name} return is undefined"
+                ),
+            ))
+        } else {
+            Ok(self.contribution / self.weight)
+        }
+    }
+}
+
+/// The error of a row that `Sums::add` flagged, if it has one.
+fn check(side: &Side<'_>, row: usize) -> Result<()> {
+    let (w, r) = (side.weight[row], side.ret[row]);
+    let (weight, ret) = side.names;
+    if w.is_nan() {
+        Err(at_row(row, format!("{weight} (weight) is missing")))
+    } else if w.is_infinite() {
+        Err(non_finite(weight, row))
+    } else if r.is_infinite() {
+        Err(non_finite(ret, row))
+    } else if w != 0.0 && r.is_nan() {
+        Err(at_row(
+            row,
+            format!("{ret} (return) is missing under a non-zero {weight} weight"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn non_finite(input: &'static str, row: usize) -> Error {
+    Error::NonFinite {
+        input,
+        row,
+        column: 0,
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    rows: u32,
+    slot: usize,
+    portfolio: Sums,
+    benchmark: Sums,
+}
+
+/// One date's sectors in order of first appearance: their keys, first rows and effects.
+struct DateCells {
+    keys: Vec<u64>,
+    cells: Vec<SectorCell>,
+}
+
+/// Sector keys below this are slots themselves; larger keys go through a table.
+const DIRECT_SECTORS: u64 = 1 << 10;
+
+/// Per-sector sums of one date, one array per quantity (tight scatter-adds).
+#[derive(Default)]
+struct DateSums {
+    rows: Vec<u32>,
+    wp: Vec<f64>,
+    cp: Vec<f64>,
+    gp: Vec<f64>,
+    wb: Vec<f64>,
+    cb: Vec<f64>,
+    gb: Vec<f64>,
+}
+
+impl DateSums {
+    fn ensure(&mut self, slots: usize) {
+        if self.rows.len() < slots {
+            self.rows.resize(slots, 0);
+            for v in [
+                &mut self.wp,
+                &mut self.cp,
+                &mut self.gp,
+                &mut self.wb,
+                &mut self.cb,
+                &mut self.gb,
+            ] {
+                v.resize(slots, 0.0);
+            }
+        }
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.rows[slot] = 0;
+        for v in [
+            &mut self.wp,
+            &mut self.cp,
+            &mut self.gp,
+            &mut self.wb,
+            &mut self.cb,
+            &mut self.gb,
+        ] {
+            v[slot] = 0.0;
+        }
+    }
+}
+
+/// Whether a side has rows that need a closer look (a missing or infinite weight, an
+/// infinite return, a missing return under a non-zero weight), and any missing return.
+fn scan(side: &Side<'_>, rows: std::ops::Range<usize>) -> (bool, bool) {
+    let (weights, returns) = (&side.weight[rows.clone()], &side.ret[rows]);
+    weights
+        .iter()
+        .zip(returns)
+        .fold((false, false), |(bad, nan), (&w, &r)| {
+            let bad_row = !w.is_finite() | r.is_infinite() | ((w != 0.0) & r.is_nan());
+            (bad | bad_row, nan | r.is_nan())
+        })
+}
+
+/// Per-thread scratch for one date at a time.
+struct Scratch {
+    /// Slots for sector keys that are not small codes.
+    sector_table: Option<GroupTable>,
+    assets: Option<GroupTable>,
+    /// Sector slot of each row of the date.
+    slots: Vec<u32>,
+    /// Key of each slot (table mode).
+    slot_keys: Vec<u64>,
+    sums: DateSums,
+}
+
+pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<SectorEffects> {
+    let n_rows = input.sectors.len();
+    let sides = [input.portfolio, input.benchmark];
+    if sides
+        .iter()
+        .any(|s| s.weight.len() != n_rows || s.ret.len() != n_rows)
+        || input.assets.is_some_and(|a| a.len() != n_rows)
+        || input.date_starts.last() != Some(&n_rows)
+    {
+        return Err(invalid("brinson: columns of different lengths"));
+    }
+    let max_sector = input.sectors.max();
+    let max_asset = input.assets.map(|a| a.max());
+    let per_date: Vec<Result<DateCells>> = input
+        .date_starts
+        .par_windows(2)
+        .with_min_len(4) // fewer scratch buffers
+        .map_init(
+            || Scratch {
+                sector_table: (max_sector >= DIRECT_SECTORS).then(|| GroupTable::new(max_sector)),
+                assets: max_asset.map(GroupTable::new),
+                slots: Vec::new(),
+                slot_keys: Vec::new(),
+                sums: DateSums::default(),
+            },
+            |scratch, run| reduce_date(input, run[0]..run[1], scratch, options),
+        )
+        .collect();
+    // Codes in order of first appearance over the whole table, then a dense grid.
+    let mut codes: FxHashMap<u64, usize> = FxHashMap::default();
+    let mut sector_rows = Vec::new();
+    let mut dates = Vec::with_capacity(per_date.len());
+    for (d, date) in per_date.into_iter().enumerate() {
+        let date = date?;
+        for key in &date.keys {
+            codes.entry(*key).or_insert_with(|| {
+                let run = input.date_starts[d]..input.date_starts[d + 1];
+                sector_rows.push(first_row_of(input, run, *key));
+                sector_rows.len() - 1
+            });
+        }
+        dates.push(date);
+    }
+    let n_sectors = sector_rows.len();
+    let mut cells = vec![SectorCell::default(); dates.len() * n_sectors];
+    for (d, date) in dates.iter().enumerate() {
+        for (key, cell) in date.keys.iter().zip(&date.cells) {
+            cells[d * n_sectors + codes[key]] = *cell;
+        }
+    }
+    Ok(SectorEffects {
+        n_sectors,
+        sector_rows,
+        cells,
+    })
+}
+
+/// The first row of `rows` whose sector is `key` (or the first row if none is).
+fn first_row_of(input: &BrinsonInput<'_>, rows: std::ops::Range<usize>, key: u64) -> usize {
+    let start = rows.start;
+    rows.into_iter()
+        .find(|&row| input.sectors.get(row) == key)
+        .unwrap_or(start)
+}
+
+/// Sums the rows of one date per sector, checks them and forms the effects.
+///
+/// Tight loops, each with one job: sector slots, the uniqueness check, a scan for rows
+/// that need a closer look (only a flag; a slow pass names them), then scatter-adds.
+fn reduce_date(
+    input: &BrinsonInput<'_>,
+    rows: std::ops::Range<usize>,
+    scratch: &mut Scratch,
+    options: BrinsonOptions,
+) -> Result<DateCells> {
+    let Scratch {
+        sector_table,
+        assets,
+        slots,
+        slot_keys,
+        sums,
+    } = scratch;
+    slots.clear();
+    let n_slots = match sector_table.as_mut() {
+        Some(table) => {
+            table.start();
+            slot_keys.clear();
+            for row in rows.clone() {
+                let key = input.sectors.get(row);
+                let (slot, new) = table.slot(key);
+                if new {
+                    slot_keys.push(key);
+                }
+                slots.push(slot as u32);
+            }
+            slot_keys.len()
+        }
+        None => {
+            input.sectors.widen(rows.clone(), slots);
+            DIRECT_SECTORS as usize
+        }
+    };
+    if let (Some(table), Some(column)) = (assets.as_mut(), input.assets) {
+        table.start();
+        if let Some(row) = table.first_repeat(column, rows.clone()) {
+            return Err(repeated(row, "asset"));
+        }
+    }
+    let (bad_p, nan_p) = scan(&input.portfolio, rows.clone());
+    let (bad_b, nan_b) = scan(&input.benchmark, rows.clone());
+    if bad_p || bad_b {
+        for row in rows.clone() {
+            check(&input.portfolio, row)?;
+            check(&input.benchmark, row)?;
+        }
+    }
+    sums.ensure(n_slots);
+    if nan_p || nan_b {
+        accumulate::<true>(input, rows.clone(), slots, sums);
+    } else {
+        accumulate::<false>(input, rows.clone(), slots, sums);
+    }
+    let present: Vec<usize> = match sector_table {
+        Some(_) => (0..n_slots).collect(),
+        None => (0..n_slots).filter(|&s| sums.rows[s] > 0).collect(),
+    };
+    let result = finish_date(input, rows, slots, sums, &present, options);
+    for &s in &present {
+        sums.clear(s);
+    }
+    let keys = match sector_table {
+        Some(_) => slot_keys.clone(),
+        None => present.iter().map(|&s| s as u64).collect(),
+    };
+    result.map(|cells| DateCells { keys, cells })
+}
+
+/// Adds every row of the date to the sums of its sector. `MASKED`: some return is
+/// missing, so the contributions of zero weights are forced to 0 (0 · NaN is NaN).
+#[inline(always)]
+fn accumulate<const MASKED: bool>(
+    input: &BrinsonInput<'_>,
+    rows: std::ops::Range<usize>,
+    slots: &[u32],
+    sums: &mut DateSums,
+) {
+    let (p, b) = (&input.portfolio, &input.benchmark);
+    let product = |w: f64, r: f64| if MASKED && w == 0.0 { 0.0 } else { w * r };
+    let (wp, rp) = (&p.weight[rows.clone()], &p.ret[rows.clone()]);
+    let (wb, rb) = (&b.weight[rows.clone()], &b.ret[rows]);
+    // Slices of one length, so that one comparison covers every index below.
+    let n = sums.rows.len();
+    let counts = &mut sums.rows[..n];
+    let (swp, scp, sgp) = (&mut sums.wp[..n], &mut sums.cp[..n], &mut sums.gp[..n]);
+    let (swb, scb, sgb) = (&mut sums.wb[..n], &mut sums.cb[..n], &mut sums.gb[..n]);
+    let len = slots.len();
+    let (wp, rp, wb, rb) = (&wp[..len], &rp[..len], &wb[..len], &rb[..len]);
+    for i in 0..len {
+        let s = slots[i] as usize;
+        if s >= n {
+            continue;
+        }
+        counts[s] += 1;
+        swp[s] += wp[i];
+        scp[s] += product(wp[i], rp[i]);
+        sgp[s] += wp[i].abs();
+        swb[s] += wb[i];
+        scb[s] += product(wb[i], rb[i]);
+        sgb[s] += wb[i].abs();
+    }
+}
+
+/// Checks a date's sums and forms its effects, one cell per present slot.
+fn finish_date(
+    input: &BrinsonInput<'_>,
+    rows: std::ops::Range<usize>,
+    slots: &[u32],
+    sums: &DateSums,
+    present: &[usize],
+    options: BrinsonOptions,
+) -> Result<Vec<SectorCell>> {
+    // The `nth` row of the date in slot `s`, to name in an error.
+    let row_of = |s: usize, nth: usize| {
+        let mut positions = (0..slots.len()).filter(|&i| slots[i] as usize == s);
+        let i = positions.nth(nth).unwrap_or(0);
+        rows.start + i
+    };
+    let date_sums: Vec<Cell> = present
+        .iter()
+        .map(|&s| Cell {
+            rows: sums.rows[s],
+            slot: s,
+            portfolio: Sums {
+                weight: sums.wp[s],
+                contribution: sums.cp[s],
+                gross: sums.gp[s],
+            },
+            benchmark: Sums {
+                weight: sums.wb[s],
+                contribution: sums.cb[s],
+                gross: sums.gb[s],
+            },
+        })
+        .collect();
+    if input.assets.is_none() {
+        if let Some(cell) = date_sums.iter().find(|c| c.rows > 1) {
+            return Err(repeated(row_of(cell.slot, 1), "sector"));
+        }
+    }
+    let mut cells = vec![SectorCell::default(); present.len()];
+    effects(&date_sums, &mut cells, options, |s| row_of(s, 0))?;
+    Ok(cells)
+}
+
+/// The effects of one date from its per-sector sums.
+fn effects(
+    sums: &[Cell],
+    out: &mut [SectorCell],
+    options: BrinsonOptions,
+    row_of: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let mut total_b = 0.0;
+    for (cell, sum) in out.iter_mut().zip(sums) {
+        if sum.rows == 0 {
+            continue;
+        }
+        let rp = sum.portfolio.ret("portfolio", || row_of(sum.slot))?;
+        let rb = sum.benchmark.ret("benchmark", || row_of(sum.slot))?;
+        // A sector held on one side only takes the other side's return: pure allocation.
+        let (rp, rb) = match (rp.is_nan(), rb.is_nan()) {
+            (true, false) => (rb, rb),
+            (false, true) => (rp, rp),
+            _ => (rp, rb),
+        };
+        *cell = SectorCell {
+            rows: sum.rows,
+            wp: sum.portfolio.weight,
+            wb: sum.benchmark.weight,
+            rp,
+            rb,
+            ..SectorCell::default()
+        };
+        total_b += sum.benchmark.contribution;
+    }
+    // Return of the portfolio's weights on the benchmark's sector returns (semi-notional).
+    let semi_notional: f64 = out
+        .iter()
+        .filter(|c| c.wp != 0.0)
+        .map(|c| c.wp * c.rb)
+        .sum();
+    if options.method == BrinsonMethod::Geometric && (total_b <= -1.0 || semi_notional <= -1.0) {
+        let row = sums.first().map_or(0, |s| row_of(s.slot));
+        return Err(at_row(
+            row,
+            "geometric attribution needs benchmark returns above -100%",
+        ));
+    }
+    for cell in out.iter_mut().filter(|c| c.rows > 0 && !c.rb.is_nan()) {
+        let (active, excess) = (cell.wp - cell.wb, cell.rp - cell.rb);
+        match options.method {
+            BrinsonMethod::HoodBeebower => {
+                cell.allocation = active * cell.rb;
+                cell.selection = cell.wb * excess;
+                cell.interaction = active * excess;
+            }
+            BrinsonMethod::Fachler => {
+                cell.allocation = active * (cell.rb - total_b);
+                cell.selection = cell.wb * excess;
+                cell.interaction = active * excess;
+            }
+            BrinsonMethod::Geometric => {
+                cell.allocation = active * (cell.rb - total_b) / (1.0 + total_b);
+                cell.selection = cell.wp * excess / (1.0 + semi_notional);
+            }
+        }
+        if options.top_down {
+            cell.selection += cell.interaction;
+            cell.interaction = 0.0;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bacon_example(method: BrinsonMethod, top_down: bool) -> Vec<SectorCell> {
+        // Three sectors on one date, sector-level input.
+        let (wp, wb) = ([0.4, 0.3, 0.3], [0.4, 0.2, 0.4]);
+        let (rp, rb) = ([0.20, -0.05, 0.06], [0.10, -0.04, 0.08]);
+        let input = BrinsonInput {
+            date_starts: &[0, 3],
+            sectors: Keys::U8(&[0, 1, 2]),
+            assets: None,
+            portfolio: Side {
+                weight: &wp,
+                ret: &rp,
+                names: ("wp", "rp"),
+            },
+            benchmark: Side {
+                weight: &wb,
+                ret: &rb,
+                names: ("wb", "rb"),
+            },
+        };
+        brinson(&input, BrinsonOptions { method, top_down })
+            .unwrap()
+            .cells
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-15
+    }
+
+    #[test]
+    fn fachler_three_sectors() {
+        let cells = bacon_example(BrinsonMethod::Fachler, false);
+        // Rb = 6.4%: allocation (wp - wb)(rb - Rb).
+        let allocation = [0.0, 0.1 * (-0.04 - 0.064), -0.1 * (0.08 - 0.064)];
+        let selection = [0.4 * 0.10, 0.2 * -0.01, 0.4 * -0.02];
+        let interaction = [0.0, 0.1 * -0.01, -0.1 * -0.02];
+        for (i, cell) in cells.iter().enumerate() {
+            assert!(close(cell.allocation, allocation[i]), "{i}: {cell:?}");
+            assert!(close(cell.selection, selection[i]));
+            assert!(close(cell.interaction, interaction[i]));
+        }
+        let total: f64 = cells
+            .iter()
+            .map(|c| c.allocation + c.selection + c.interaction)
+            .sum();
+        assert!(close(total, 0.083 - 0.064));
+    }
+
+    #[test]
+    fn top_down_folds_interaction_into_selection() {
+        let cells = bacon_example(BrinsonMethod::HoodBeebower, true);
+        for (cell, (wp, excess)) in cells.iter().zip([(0.4, 0.10), (0.3, -0.01), (0.3, -0.02)]) {
+            assert!(close(cell.selection, wp * excess));
+            assert_eq!(cell.interaction, 0.0);
+        }
+    }
+
+    #[test]
+    fn geometric_effects_compound_to_the_geometric_excess() {
+        let cells = bacon_example(BrinsonMethod::Geometric, false);
+        let allocation: f64 = cells.iter().map(|c| c.allocation).sum();
+        let selection: f64 = cells.iter().map(|c| c.selection).sum();
+        let excess = 1.083 / 1.064 - 1.0;
+        assert!(close((1.0 + allocation) * (1.0 + selection) - 1.0, excess));
+    }
+
+    #[test]
+    fn holdings_aggregate_per_side_and_absent_sides_take_the_other_return() {
+        // Date 0: sector 0 has two holdings, sector 1 only in the benchmark.
+        let ret = [0.01, 0.03, -0.02];
+        let input = BrinsonInput {
+            date_starts: &[0, 3],
+            sectors: Keys::U64(&[10, 10, 20]),
+            assets: Some(Keys::U32(&[0, 1, 2])),
+            portfolio: Side {
+                weight: &[0.25, 0.75, 0.0],
+                ret: &ret,
+                names: ("wp", "ret"),
+            },
+            benchmark: Side {
+                weight: &[0.5, 0.0, 0.5],
+                ret: &ret,
+                names: ("wb", "ret"),
+            },
+        };
+        let options = BrinsonOptions {
+            method: BrinsonMethod::Fachler,
+            top_down: false,
+        };
+        let out = brinson(&input, options).unwrap();
+        let [a, b] = [out.cells[0], out.cells[1]];
+        assert!(close(a.rp, 0.25 * 0.01 + 0.75 * 0.03) && close(a.rb, 0.01));
+        assert_eq!(
+            (b.rp, b.rb, b.selection, b.interaction),
+            (-0.02, -0.02, 0.0, 0.0)
+        );
+        let duplicate = BrinsonInput {
+            assets: Some(Keys::U32(&[0, 1, 0])),
+            ..input
+        };
+        let err = brinson(&duplicate, options).err().unwrap();
+        assert_eq!(err, at_row(2, "asset appears twice on this date"));
+    }
+}
