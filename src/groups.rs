@@ -210,6 +210,8 @@ pub struct GroupTable {
     direct: Option<Vec<(u32, u32)>>,
     /// Probing mode: (key, stamp, slot) per entry, a power of two of them.
     entries: Vec<(u64, u32, u32)>,
+    /// Uniqueness checks of probed keys: (fingerprint, stamp), 8 bytes an entry.
+    marks: Vec<(u32, u32)>,
 }
 
 impl GroupTable {
@@ -220,6 +222,7 @@ impl GroupTable {
             len: 0,
             direct: (max < DIRECT_LIMIT).then(|| vec![(0, 0); max as usize + 1]),
             entries: vec![(0, 0, 0); 16],
+            marks: Vec::new(),
         }
     }
 
@@ -228,6 +231,7 @@ impl GroupTable {
         if self.epoch == u32::MAX {
             self.direct.iter_mut().flatten().for_each(|e| e.0 = 0);
             self.entries.iter_mut().for_each(|e| e.1 = 0);
+            self.marks.iter_mut().for_each(|e| e.1 = 0);
             self.epoch = 0;
         }
         self.epoch += 1;
@@ -253,7 +257,8 @@ impl GroupTable {
         i
     }
 
-    /// Doubles the probing table, keeping the current group's entries.
+    /// Doubles the probing table (kept at most 1/8 full, so probes rarely collide),
+    /// keeping the current group's entries.
     #[cold]
     fn grow(&mut self) {
         let size = 2 * self.entries.len();
@@ -262,6 +267,32 @@ impl GroupTable {
             let i = self.probe(entry.0);
             self.entries[i] = entry;
         }
+    }
+
+    /// `first_repeat` for keys that are not small codes: a compact table of 32-bit
+    /// fingerprints; a fingerprint seen before is confirmed against the keys themselves.
+    fn first_repeat_probed(&mut self, keys: Keys<'_>, rows: Range<usize>) -> Option<usize> {
+        let size = (2 * rows.len()).next_power_of_two().max(16);
+        if self.marks.len() < size {
+            self.marks = vec![(0, 0); size];
+        }
+        let (epoch, mask) = (self.epoch, self.marks.len() - 1);
+        for row in rows.clone() {
+            let key = keys.get(row);
+            let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let fingerprint = mixed as u32;
+            let mut i = (mixed >> 32) as usize & mask;
+            while self.marks[i].1 == epoch {
+                if self.marks[i].0 == fingerprint
+                    && (rows.start..row).any(|earlier| keys.get(earlier) == key)
+                {
+                    return Some(row);
+                }
+                i = (i + 1) & mask;
+            }
+            self.marks[i] = (fingerprint, epoch);
+        }
+        None
     }
 
     /// The slot of `key` in the current group and whether it was new.
@@ -277,7 +308,7 @@ impl GroupTable {
                 (*stamp, *slot) = (epoch, self.len);
             }
             None => {
-                if 2 * (self.len as usize + 1) > self.entries.len() {
+                if 8 * (self.len as usize + 1) > self.entries.len() {
                     self.grow();
                 }
                 let i = self.probe(key);
@@ -296,7 +327,7 @@ impl GroupTable {
     pub fn first_repeat(&mut self, keys: Keys<'_>, rows: Range<usize>) -> Option<usize> {
         let epoch = self.epoch;
         let Some(table) = self.direct.as_mut() else {
-            return rows.clone().find(|&row| !self.slot(keys.get(row)).1);
+            return self.first_repeat_probed(keys, rows);
         };
         // Small codes: one stamp per code, a loop per key width.
         let mut seen = |i: usize, code: usize| {

@@ -1,6 +1,6 @@
 """Type stubs of the compiled core (src/python.rs). Use the public API in `factorcore`."""
 
-from typing import Literal, TypedDict
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -10,10 +10,14 @@ __version__: str
 class InvalidInputError(ValueError):
     """Input values, shapes or parameters that cannot describe a valid problem."""
 
+    # Set by the core for a problem with one row of a long input.
+    row: int
+    problem: str
+
 class NonFiniteError(InvalidInputError):
     """A +inf or -inf in the data (NaN and null mean missing; infinity is an error)."""
 
-    input: Literal["returns", "factors"]
+    input: str  # "returns"/"factors" (exposures), "wp"/"wb"/"rp"/"rb"/"ret" (attribution)
     row: int
     column: int
 
@@ -49,3 +53,77 @@ def rolling_ols_columns(
     stats: bool,
     tstats: bool,
 ) -> _RollingOls: ...
+
+_Dates = npt.NDArray[np.int32] | npt.NDArray[np.int64]  # Date or Datetime physical values
+_Keys = (
+    npt.NDArray[np.uint8] | npt.NDArray[np.uint16] | npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
+)  # Enum/Categorical codes or label hashes
+_F64 = npt.NDArray[np.float64]
+
+class _Brinson(TypedDict):
+    wp: _F64  # (dates, sectors), sectors in order of first appearance
+    wb: _F64
+    rp: _F64
+    rb: _F64
+    allocation: _F64
+    selection: _F64
+    interaction: _F64
+    rows: npt.NDArray[np.uint32]  # input rows per cell; 0 = sector absent that date
+    sector_rows: npt.NDArray[np.uint64]  # first row of each sector
+    date_starts: npt.NDArray[np.uint64]  # first row of each date, then the row count
+
+def brinson(
+    dates: _Dates,
+    sectors: _Keys,
+    assets: _Keys | None,
+    wp: _F64,
+    wb: _F64,
+    rp: _F64,
+    rb: _F64,
+    *,
+    method: str,
+    top_down: bool,
+    holdings: bool,
+) -> _Brinson: ...
+
+class _LinkedSectors(TypedDict):
+    sector_rows: npt.NDArray[np.uint64]
+    allocation: _F64
+    selection: _F64
+    interaction: _F64
+    total: _F64
+    period_rp: _F64
+    period_rb: _F64
+
+def link_sectors(
+    dates: _Dates,
+    sectors: _Keys,
+    wp: _F64,
+    wb: _F64,
+    rp: _F64,
+    rb: _F64,
+    allocation: _F64,
+    selection: _F64,
+    interaction: _F64,
+    *,
+    method: str,
+) -> _LinkedSectors: ...
+def link(rp: _F64, rb: _F64, effects: _F64, *, method: str) -> _F64: ...
+
+class _FactorContributions(TypedDict):
+    rp: _F64
+    rb: _F64
+    contributions: _F64  # (periods, factors)
+    specific: _F64
+    unexposed_weight: _F64
+    date_starts: npt.NDArray[np.uint64]
+
+def factor_contributions(
+    dates: _Dates,
+    assets: _Keys,
+    wp: _F64,
+    wb: _F64 | None,
+    ret: _F64,
+    betas: list[_F64],
+    factor_returns: _F64,
+) -> _FactorContributions: ...

@@ -132,25 +132,33 @@ def is_coded(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.Enum, pl.Categorical))
 
 
-def label_keys(series: pl.Series, what: str) -> np.ndarray:
-    """Unsigned integer keys for a label column, equal when the labels are equal.
+def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[np.ndarray]:
+    """Unsigned integer keys for label columns, equal when the labels are equal.
 
     Enum and Categorical columns give their physical codes and integer labels their own
-    bits (both without hashing, exact). Strings give 64-bit hashes, which the core
+    bits (both exact, without hashing). Strings give 64-bit hashes, which the core
     codes densely; two different labels would share a code only on a hash collision,
-    with odds of about n_labels**2 / 2**65.
+    with odds of about n_labels**2 / 2**65. The columns are keyed in one parallel pass.
     """
-    if series.null_count():
-        row = series.is_null().arg_true()[0]
-        raise InvalidInputError(f"{what} column {series.name!r} is null at row {row}")
-    dtype = series.dtype
-    if is_coded(dtype):
-        return series.to_physical().to_numpy()
-    if dtype.is_integer():
-        return series.cast(pl.Int64).to_numpy().view(np.uint64)
-    if dtype == pl.String:
-        return series.hash(seed=0).to_numpy()
-    raise DtypeError(
-        f"{what} column {series.name!r} has dtype {dtype}; expected String, Enum, "
-        "Categorical or integer labels"
-    )
+    schema = frame.schema
+    keys: list[pl.Expr] = []
+    for name in columns:
+        series = frame.get_column(name)
+        if series.null_count():
+            row = series.is_null().arg_true()[0]
+            raise InvalidInputError(f"{what} column {name!r} is null at row {row}")
+        dtype = schema[name]
+        if is_coded(dtype):
+            keys.append(pl.col(name).to_physical())
+        elif dtype.is_integer():
+            keys.append(pl.col(name).cast(pl.Int64))
+        elif dtype == pl.String:
+            keys.append(pl.col(name).hash(seed=0))
+        else:
+            raise DtypeError(
+                f"{what} column {name!r} has dtype {dtype}; expected String, Enum, "
+                "Categorical or integer labels"
+            )
+    out = frame.select(keys)
+    arrays = [out.to_series(i).to_numpy() for i in range(len(columns))]
+    return [a.view(np.uint64) if a.dtype == np.int64 else a for a in arrays]

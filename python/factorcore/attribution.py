@@ -124,11 +124,13 @@ def brinson(
     dates = frame.get_column(date)
     sectors = frame.get_column(sector)
     returns = (ret, ret) if holdings else (rp, rb)
+    label_columns = [sector, asset] if holdings else [sector]
+    sector_keys, *asset_keys = label_keys(frame, label_columns, "data")
     try:
         out = _core.brinson(
             dates.to_physical().to_numpy(),
-            label_keys(sectors, "data"),
-            label_keys(frame.get_column(asset), "data") if holdings else None,
+            sector_keys,
+            asset_keys[0] if holdings else None,
             float_column(frame.get_column(wp)),
             float_column(frame.get_column(wb)),
             float_column(frame.get_column(returns[0])),
@@ -236,7 +238,7 @@ def link(
     try:
         out = _core.link_sectors(
             frame.get_column(date).to_physical().to_numpy(),
-            label_keys(sectors, "effects"),
+            label_keys(frame, [sector], "effects")[0],
             *(float_column(frame.get_column(name)) for name in names[2:]),
             method=method,
         )
