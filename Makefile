@@ -48,12 +48,14 @@ format: $(STAMP)  ## Format Rust and Python sources
 bench-deps: $(STAMP)
 	$(PY) -m pip install --quiet "polars-ols>=0.3.5" psutil
 
-bench: develop bench-deps  ## Full benchmark against the peers (a few minutes; needs a quiet machine)
+bench: develop bench-deps  ## Full benchmarks against the peers (several minutes; needs a quiet machine)
 	mkdir -p bench-results
 	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
+	$(PY) benches/bench_attribution.py --out bench-results/attribution.md
 
-bench-quick: develop bench-deps  ## Quick benchmark (T=1260, N=500)
+bench-quick: develop bench-deps  ## Quick benchmarks (smaller sizes)
 	$(PY) benches/bench_exposures.py --quick
+	$(PY) benches/bench_attribution.py --quick
 
 clean:  ## Remove build products and the virtualenv
 	cargo clean
