@@ -163,34 +163,27 @@ struct DateSums {
 }
 
 impl DateSums {
-    fn ensure(&mut self, slots: usize) {
-        if self.rows.len() < slots {
-            self.rows.resize(slots, 0);
-            for v in [
-                &mut self.wp,
-                &mut self.cp,
-                &mut self.gp,
-                &mut self.wb,
-                &mut self.cb,
-                &mut self.gb,
-            ] {
-                v.resize(slots, 0.0);
-            }
-        }
-    }
-
-    fn clear(&mut self, slot: usize) {
-        self.rows[slot] = 0;
-        for v in [
+    fn sums(&mut self) -> [&mut Vec<f64>; 6] {
+        [
             &mut self.wp,
             &mut self.cp,
             &mut self.gp,
             &mut self.wb,
             &mut self.cb,
             &mut self.gb,
-        ] {
-            v[slot] = 0.0;
+        ]
+    }
+
+    fn ensure(&mut self, slots: usize) {
+        if self.rows.len() < slots {
+            self.rows.resize(slots, 0);
+            self.sums().into_iter().for_each(|v| v.resize(slots, 0.0));
         }
+    }
+
+    fn clear(&mut self, slot: usize) {
+        self.rows[slot] = 0;
+        self.sums().into_iter().for_each(|v| v[slot] = 0.0);
     }
 }
 
