@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{at_row, Result};
+use crate::views::StringViews;
 
 /// Rows per parallel chunk of the scans below.
 const CHUNK: usize = 1 << 16;
@@ -22,6 +23,8 @@ pub enum Keys<'a> {
     U16(&'a [u16]),
     U32(&'a [u32]),
     U64(&'a [u64]),
+    /// String labels, hashed row by row (see `views`).
+    Views(&'a StringViews),
 }
 
 impl Keys<'_> {
@@ -31,6 +34,7 @@ impl Keys<'_> {
             Keys::U16(k) => k.len(),
             Keys::U32(k) => k.len(),
             Keys::U64(k) => k.len(),
+            Keys::Views(v) => v.len(),
         }
     }
 
@@ -45,6 +49,7 @@ impl Keys<'_> {
             Keys::U16(k) => u64::from(k[row]),
             Keys::U32(k) => u64::from(k[row]),
             Keys::U64(k) => k[row],
+            Keys::Views(v) => v.key(row),
         }
     }
 
@@ -55,6 +60,7 @@ impl Keys<'_> {
             Keys::U16(k) => out.extend(k[rows].iter().map(|&x| u32::from(x))),
             Keys::U32(k) => out.extend_from_slice(&k[rows]),
             Keys::U64(k) => out.extend(k[rows].iter().map(|&x| x as u32)),
+            Keys::Views(v) => out.extend(rows.map(|row| v.key(row) as u32)),
         }
     }
 
@@ -65,6 +71,7 @@ impl Keys<'_> {
             Keys::U16(k) => k.par_iter().copied().max().map_or(0, u64::from),
             Keys::U32(k) => k.par_iter().copied().max().map_or(0, u64::from),
             Keys::U64(k) => k.par_iter().copied().max().unwrap_or(0),
+            Keys::Views(_) => u64::MAX, // hashes: never small codes
         }
     }
 }
@@ -353,6 +360,7 @@ impl GroupTable {
                 .iter()
                 .enumerate()
                 .find_map(|(i, &c)| seen(i, c as usize)),
+            Keys::Views(_) => unreachable!("string keys are hashes, never direct codes"),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod factor_attribution;
 pub mod groups;
 pub mod linalg;
 pub mod linking;
+pub mod views;
 pub mod window;
 
 #[cfg(feature = "python")]

@@ -9,7 +9,7 @@ use numpy::{
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
 
 use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
 use crate::error::Error;
@@ -17,6 +17,7 @@ use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews}
 use crate::factor_attribution::{self, FactorInput};
 use crate::groups::{self, Keys};
 use crate::linking::{self, LinkMethod, Linking, SectorRows};
+use crate::views::StringViews;
 
 create_exception!(
     factorcore,
@@ -183,13 +184,15 @@ enum DateColumn<'py> {
     Units(PyReadonlyArray1<'py, i64>),
 }
 
-/// A label column: Enum/Categorical physical codes or 64-bit hashes.
+/// A label column: Enum/Categorical physical codes, integer bits, or an Arrow C stream
+/// (PyCapsule) of String labels, read in place.
 #[derive(FromPyObject)]
 enum KeyColumn<'py> {
     U8(PyReadonlyArray1<'py, u8>),
     U16(PyReadonlyArray1<'py, u16>),
     U32(PyReadonlyArray1<'py, u32>),
     U64(PyReadonlyArray1<'py, u64>),
+    Strings(Bound<'py, PyCapsule>),
 }
 
 fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>) -> PyResult<&'a [T]> {
@@ -198,13 +201,34 @@ fn slice<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>) -> PyResult<
         .map_err(|_| InvalidInputError::new_err("a column is not contiguous"))
 }
 
-impl KeyColumn<'_> {
+/// A key column ready to be borrowed as `Keys` (string views imported from the stream).
+struct KeySource<'py> {
+    column: KeyColumn<'py>,
+    views: Option<StringViews>,
+}
+
+impl<'py> KeySource<'py> {
+    fn new(column: KeyColumn<'py>) -> PyResult<Self> {
+        let views = match &column {
+            KeyColumn::Strings(capsule) => {
+                let stream = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
+                // The stream stays owned by the capsule; the array taken from it is ours.
+                let views = unsafe { StringViews::from_stream(stream.as_ptr().cast()) };
+                Some(views.map_err(|e| to_py_err(capsule.py(), e))?)
+            }
+            _ => None,
+        };
+        Ok(KeySource { column, views })
+    }
+
     fn keys(&self) -> PyResult<Keys<'_>> {
-        Ok(match self {
-            KeyColumn::U8(a) => Keys::U8(slice(a)?),
-            KeyColumn::U16(a) => Keys::U16(slice(a)?),
-            KeyColumn::U32(a) => Keys::U32(slice(a)?),
-            KeyColumn::U64(a) => Keys::U64(slice(a)?),
+        Ok(match (&self.column, &self.views) {
+            (KeyColumn::U8(a), _) => Keys::U8(slice(a)?),
+            (KeyColumn::U16(a), _) => Keys::U16(slice(a)?),
+            (KeyColumn::U32(a), _) => Keys::U32(slice(a)?),
+            (KeyColumn::U64(a), _) => Keys::U64(slice(a)?),
+            (KeyColumn::Strings(_), Some(views)) => Keys::Views(views),
+            (KeyColumn::Strings(_), None) => unreachable!("imported in KeySource::new"),
         })
     }
 }
@@ -262,10 +286,12 @@ fn brinson_effects<'py>(
         [("wp", "rp"), ("wb", "rb")]
     };
     let date_starts = dates.runs()?;
+    let sectors = KeySource::new(sectors)?;
+    let assets = assets.map(KeySource::new).transpose()?;
     let input = BrinsonInput {
         date_starts: &date_starts,
         sectors: sectors.keys()?,
-        assets: assets.as_ref().map(KeyColumn::keys).transpose()?,
+        assets: assets.as_ref().map(KeySource::keys).transpose()?,
         portfolio: Side {
             weight: slice(&wp)?,
             ret: slice(&rp)?,
@@ -336,6 +362,7 @@ fn link_sectors<'py>(
         other => Linking::Arithmetic(link_method(other)?),
     };
     let date_starts = dates.runs()?;
+    let sectors = KeySource::new(sectors)?;
     let rows = SectorRows {
         date_starts: &date_starts,
         sectors: sectors.keys()?,
@@ -400,6 +427,7 @@ fn factor_contributions<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let date_starts = dates.runs()?;
     let betas = betas.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let assets = KeySource::new(assets)?;
     let assets = assets.keys()?;
     let input = FactorInput {
         date_starts: &date_starts,

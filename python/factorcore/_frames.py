@@ -132,16 +132,16 @@ def is_coded(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.Enum, pl.Categorical))
 
 
-def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[np.ndarray]:
-    """Unsigned integer keys for label columns, equal when the labels are equal.
+def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[Any]:
+    """Keys of label columns for the core, equal when the labels are equal.
 
     Enum and Categorical columns give their physical codes and integer labels their own
-    bits (both exact, without hashing). Strings give 64-bit hashes, which the core
-    codes densely; two different labels would share a code only on a hash collision,
-    with odds of about n_labels**2 / 2**65. The columns are keyed in one parallel pass.
+    bits (both exact). String columns are handed over as Arrow C streams (PyCapsules)
+    that the core reads in place, hashing each label to 64 bits: two different labels
+    would share a key only on a hash collision, with odds of about n_labels**2 / 2**65.
     """
     schema = frame.schema
-    keys: list[pl.Expr] = []
+    keys: list[Any] = []
     for name in columns:
         series = frame.get_column(name)
         if series.null_count():
@@ -149,16 +149,14 @@ def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[np.nd
             raise InvalidInputError(f"{what} column {name!r} is null at row {row}")
         dtype = schema[name]
         if is_coded(dtype):
-            keys.append(pl.col(name).to_physical())
+            keys.append(series.to_physical().to_numpy())
         elif dtype.is_integer():
-            keys.append(pl.col(name).cast(pl.Int64))
+            keys.append(series.cast(pl.Int64).to_numpy().view(np.uint64))
         elif dtype == pl.String:
-            keys.append(pl.col(name).hash(seed=0))
+            keys.append(series.rechunk().__arrow_c_stream__())
         else:
             raise DtypeError(
                 f"{what} column {name!r} has dtype {dtype}; expected String, Enum, "
                 "Categorical or integer labels"
             )
-    out = frame.select(keys)
-    arrays = [out.to_series(i).to_numpy() for i in range(len(columns))]
-    return [a.view(np.uint64) if a.dtype == np.int64 else a for a in arrays]
+    return keys
