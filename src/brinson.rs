@@ -209,7 +209,32 @@ struct Scratch {
     slots: Vec<u32>,
     /// Key of each slot (table mode).
     slot_keys: Vec<u64>,
+    sector_keys: Repeats,
+    asset_keys: Repeats,
     sums: DateSums,
+}
+
+/// The keys of one date's rows, and those of the last date that passed the same step:
+/// a date whose keys repeat them exactly reuses that step's result. Holdings usually
+/// list the same assets in the same order date after date, so comparing two
+/// sequences replaces most hash-table probes.
+#[derive(Default)]
+struct Repeats {
+    current: Vec<u64>,
+    passed: Vec<u64>,
+}
+
+impl Repeats {
+    /// Reads the keys of `rows`; true when they repeat the last date that passed.
+    fn read(&mut self, keys: Keys<'_>, rows: std::ops::Range<usize>) -> bool {
+        self.current.clear();
+        self.current.extend(rows.map(|row| keys.get(row)));
+        !self.passed.is_empty() && self.current == self.passed
+    }
+
+    fn passed(&mut self) {
+        std::mem::swap(&mut self.current, &mut self.passed);
+    }
 }
 
 pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<SectorEffects> {
@@ -235,6 +260,8 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
                 assets: max_asset.map(GroupTable::new),
                 slots: Vec::new(),
                 slot_keys: Vec::new(),
+                sector_keys: Repeats::default(),
+                asset_keys: Repeats::default(),
                 sums: DateSums::default(),
             },
             |scratch, run| reduce_date(input, run[0]..run[1], scratch, options),
@@ -292,32 +319,41 @@ fn reduce_date(
         assets,
         slots,
         slot_keys,
+        sector_keys,
+        asset_keys,
         sums,
     } = scratch;
-    slots.clear();
     let n_slots = match sector_table.as_mut() {
         Some(table) => {
-            table.start();
-            slot_keys.clear();
-            for row in rows.clone() {
-                let key = input.sectors.get(row);
-                let (slot, new) = table.slot(key);
-                if new {
-                    slot_keys.push(key);
+            // `slots` and `slot_keys` still hold the last date that passed this step.
+            if !sector_keys.read(input.sectors, rows.clone()) {
+                table.start();
+                slots.clear();
+                slot_keys.clear();
+                for &key in &sector_keys.current {
+                    let (slot, new) = table.slot(key);
+                    if new {
+                        slot_keys.push(key);
+                    }
+                    slots.push(slot as u32);
                 }
-                slots.push(slot as u32);
+                sector_keys.passed();
             }
             slot_keys.len()
         }
         None => {
+            slots.clear();
             input.sectors.widen(rows.clone(), slots);
             DIRECT_SECTORS as usize
         }
     };
     if let (Some(table), Some(column)) = (assets.as_mut(), input.assets) {
-        table.start();
-        if let Some(row) = table.first_repeat(column, rows.clone()) {
-            return Err(repeated(row, "asset"));
+        if !asset_keys.read(column, rows.clone()) {
+            table.start();
+            if let Some(i) = table.first_repeat(&asset_keys.current) {
+                return Err(repeated(rows.start + i, "asset"));
+            }
+            asset_keys.passed();
         }
     }
     let (bad_p, nan_p) = scan(&input.portfolio, rows.clone());
@@ -600,5 +636,54 @@ mod tests {
         };
         let err = brinson(&duplicate, options).err().unwrap();
         assert_eq!(err, at_row(2, "asset appears twice on this date"));
+    }
+
+    #[test]
+    fn repeated_date_layouts_reuse_checks_and_slots_exactly() {
+        // Four dates of three holdings; dates 1 and 3 repeat date 0's layout, date 2
+        // differs. Hashed keys (table mode) must give what small codes give.
+        let codes: [u16; 12] = [0, 1, 2, 0, 1, 2, 2, 0, 1, 0, 1, 2];
+        let sectors: [u8; 12] = [0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1];
+        let hashed = |k: u64| k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 << 63;
+        let asset_hashes: Vec<u64> = codes.iter().map(|&c| hashed(u64::from(c))).collect();
+        let sector_hashes: Vec<u64> = sectors.iter().map(|&c| hashed(u64::from(c))).collect();
+        let wp = [0.5, 0.5, 0.0, 0.2, 0.3, 0.5, 0.1, 0.6, 0.3, 1.0, 0.0, 0.0];
+        let wb = [0.4, 0.3, 0.3, 0.4, 0.3, 0.3, 0.3, 0.4, 0.3, 0.4, 0.3, 0.3];
+        let ret = [
+            0.01, 0.02, -0.01, 0.0, 0.03, 0.01, 0.02, -0.02, 0.01, 0.05, 0.0, -0.03,
+        ];
+        let run = |sectors: Keys<'_>, assets: Keys<'_>| {
+            let input = BrinsonInput {
+                date_starts: &[0, 3, 6, 9, 12],
+                sectors,
+                assets: Some(assets),
+                portfolio: Side {
+                    weight: &wp,
+                    ret: &ret,
+                    names: ("wp", "ret"),
+                },
+                benchmark: Side {
+                    weight: &wb,
+                    ret: &ret,
+                    names: ("wb", "ret"),
+                },
+            };
+            let options = BrinsonOptions {
+                method: BrinsonMethod::Fachler,
+                top_down: false,
+            };
+            brinson(&input, options).map(|out| out.cells)
+        };
+        let direct = run(Keys::U8(&sectors), Keys::U16(&codes)).unwrap();
+        let probed = run(Keys::U64(&sector_hashes), Keys::U64(&asset_hashes)).unwrap();
+        assert_eq!(direct, probed);
+        // Date 2: sector 1 holds assets 2 and 1, sector 0 asset 0.
+        let date2 = &direct[2 * 2..3 * 2];
+        assert!((date2[1].wp - 0.4).abs() < 1e-15 && (date2[0].wp - 0.6).abs() < 1e-15);
+        // A repeat inside a date that follows a date with the same first keys.
+        let mut twice = asset_hashes.clone();
+        twice[11] = twice[10];
+        let err = run(Keys::U64(&sector_hashes), Keys::U64(&twice)).unwrap_err();
+        assert_eq!(err, at_row(11, "asset appears twice on this date"));
     }
 }

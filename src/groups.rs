@@ -276,32 +276,6 @@ impl GroupTable {
         }
     }
 
-    /// `first_repeat` for keys that are not small codes: a compact table of 32-bit
-    /// fingerprints; a fingerprint seen before is confirmed against the keys themselves.
-    fn first_repeat_probed(&mut self, keys: Keys<'_>, rows: Range<usize>) -> Option<usize> {
-        let size = (2 * rows.len()).next_power_of_two().max(16);
-        if self.marks.len() < size {
-            self.marks = vec![(0, 0); size];
-        }
-        let (epoch, mask) = (self.epoch, self.marks.len() - 1);
-        for row in rows.clone() {
-            let key = keys.get(row);
-            let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let fingerprint = mixed as u32;
-            let mut i = (mixed >> 32) as usize & mask;
-            while self.marks[i].1 == epoch {
-                if self.marks[i].0 == fingerprint
-                    && (rows.start..row).any(|earlier| keys.get(earlier) == key)
-                {
-                    return Some(row);
-                }
-                i = (i + 1) & mask;
-            }
-            self.marks[i] = (fingerprint, epoch);
-        }
-        None
-    }
-
     /// The slot of `key` in the current group and whether it was new.
     #[inline(always)]
     pub fn slot(&mut self, key: u64) -> (usize, bool) {
@@ -330,38 +304,35 @@ impl GroupTable {
         (self.len as usize - 1, true)
     }
 
-    /// The first row of `rows` whose key already occurred among them (after `start`).
-    pub fn first_repeat(&mut self, keys: Keys<'_>, rows: Range<usize>) -> Option<usize> {
+    /// The position of the first key that repeats an earlier one (after `start`).
+    pub fn first_repeat(&mut self, keys: &[u64]) -> Option<usize> {
         let epoch = self.epoch;
-        let Some(table) = self.direct.as_mut() else {
-            return self.first_repeat_probed(keys, rows);
-        };
-        // Small codes: one stamp per code, a loop per key width.
-        let mut seen = |i: usize, code: usize| {
-            let repeat = table[code].0 == epoch;
-            table[code].0 = epoch;
-            repeat.then_some(rows.start + i)
-        };
-        let slice = rows.clone();
-        match keys {
-            Keys::U8(k) => k[slice]
-                .iter()
-                .enumerate()
-                .find_map(|(i, &c)| seen(i, c as usize)),
-            Keys::U16(k) => k[slice]
-                .iter()
-                .enumerate()
-                .find_map(|(i, &c)| seen(i, c as usize)),
-            Keys::U32(k) => k[slice]
-                .iter()
-                .enumerate()
-                .find_map(|(i, &c)| seen(i, c as usize)),
-            Keys::U64(k) => k[slice]
-                .iter()
-                .enumerate()
-                .find_map(|(i, &c)| seen(i, c as usize)),
-            Keys::Views(_) => unreachable!("string keys are hashes, never direct codes"),
+        if let Some(table) = self.direct.as_mut() {
+            return keys.iter().position(|&code| {
+                let stamp = &mut table[code as usize].0;
+                std::mem::replace(stamp, epoch) == epoch
+            });
         }
+        // A compact table of 32-bit fingerprints; a fingerprint seen before is
+        // confirmed against the keys themselves.
+        let size = (2 * keys.len()).next_power_of_two().max(16);
+        if self.marks.len() < size {
+            self.marks = vec![(0, 0); size];
+        }
+        let mask = self.marks.len() - 1;
+        for (at, &key) in keys.iter().enumerate() {
+            let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let fingerprint = mixed as u32;
+            let mut i = (mixed >> 32) as usize & mask;
+            while self.marks[i].1 == epoch {
+                if self.marks[i].0 == fingerprint && keys[..at].contains(&key) {
+                    return Some(at);
+                }
+                i = (i + 1) & mask;
+            }
+            self.marks[i] = (fingerprint, epoch);
+        }
+        None
     }
 }
 
@@ -371,13 +342,15 @@ pub fn first_repeat(date_starts: &[usize], keys: Keys<'_>, what: &str) -> Result
     date_starts
         .par_windows(2)
         .map_init(
-            || GroupTable::new(max),
-            |table, run| {
+            || (GroupTable::new(max), Vec::new()),
+            |(table, run_keys), run| {
                 table.start();
-                (run[0]..run[1]).try_for_each(|row| match table.slot(keys.get(row)) {
-                    (_, true) => Ok(()),
-                    (_, false) => Err(repeated(row, what)),
-                })
+                run_keys.clear();
+                run_keys.extend((run[0]..run[1]).map(|row| keys.get(row)));
+                match table.first_repeat(run_keys) {
+                    Some(i) => Err(repeated(run[0] + i, what)),
+                    None => Ok(()),
+                }
             },
         )
         .collect::<Vec<_>>()
