@@ -220,20 +220,36 @@ struct Scratch {
 /// sequences replaces most hash-table probes.
 #[derive(Default)]
 struct Repeats {
-    current: Vec<u64>,
-    passed: Vec<u64>,
+    /// Identities of the labels (see `Keys::identity`): the cheap comparison.
+    current: Vec<u128>,
+    passed: Vec<u128>,
+    /// Keys (hashes) of the labels, read when the identities differ (the same long
+    /// strings stored twice have different identities but equal keys).
+    keys: Vec<u64>,
+    passed_keys: Vec<u64>,
 }
 
 impl Repeats {
-    /// Reads the keys of `rows`; true when they repeat the last date that passed.
+    /// Reads the labels of `rows`; true when they repeat the last date that passed.
     fn read(&mut self, keys: Keys<'_>, rows: std::ops::Range<usize>) -> bool {
         self.current.clear();
-        self.current.extend(rows.map(|row| keys.get(row)));
-        !self.passed.is_empty() && self.current == self.passed
+        self.current
+            .extend(rows.clone().map(|row| keys.identity(row)));
+        if !self.passed.is_empty() && self.current == self.passed {
+            return true;
+        }
+        self.keys.clear();
+        self.keys.extend(rows.map(|row| keys.get(row)));
+        if !self.passed_keys.is_empty() && self.keys == self.passed_keys {
+            std::mem::swap(&mut self.current, &mut self.passed);
+            return true;
+        }
+        false
     }
 
     fn passed(&mut self) {
         std::mem::swap(&mut self.current, &mut self.passed);
+        std::mem::swap(&mut self.keys, &mut self.passed_keys);
     }
 }
 
@@ -264,7 +280,7 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
                 asset_keys: Repeats::default(),
                 sums: DateSums::default(),
             },
-            |scratch, run| reduce_date(input, run[0]..run[1], scratch, options),
+            |scratch, run| reduce_date(input, run[0]..run[1], scratch, max_sector, options),
         )
         .collect();
     // Codes in order of first appearance over the whole table, then a dense grid.
@@ -312,6 +328,7 @@ fn reduce_date(
     input: &BrinsonInput<'_>,
     rows: std::ops::Range<usize>,
     scratch: &mut Scratch,
+    max_sector: u64,
     options: BrinsonOptions,
 ) -> Result<DateCells> {
     let Scratch {
@@ -330,7 +347,7 @@ fn reduce_date(
                 table.start();
                 slots.clear();
                 slot_keys.clear();
-                for &key in &sector_keys.current {
+                for &key in &sector_keys.keys {
                     let (slot, new) = table.slot(key);
                     if new {
                         slot_keys.push(key);
@@ -344,13 +361,13 @@ fn reduce_date(
         None => {
             slots.clear();
             input.sectors.widen(rows.clone(), slots);
-            DIRECT_SECTORS as usize
+            max_sector as usize + 1
         }
     };
     if let (Some(table), Some(column)) = (assets.as_mut(), input.assets) {
         if !asset_keys.read(column, rows.clone()) {
             table.start();
-            if let Some(i) = table.first_repeat(&asset_keys.current) {
+            if let Some(i) = table.first_repeat(&asset_keys.keys) {
                 return Err(repeated(rows.start + i, "asset"));
             }
             asset_keys.passed();

@@ -53,6 +53,15 @@ impl Keys<'_> {
         }
     }
 
+    /// A word equal for two rows only if their labels are equal (see `StringViews`).
+    #[inline(always)]
+    pub fn identity(&self, row: usize) -> u128 {
+        match self {
+            Keys::Views(v) => v.identity(row),
+            _ => u128::from(self.get(row)),
+        }
+    }
+
     /// Appends the keys of `rows` as u32 (for keys known to be small codes).
     pub fn widen(&self, rows: Range<usize>, out: &mut Vec<u32>) {
         match self {

@@ -161,6 +161,20 @@ impl StringViews {
         self.len == 0
     }
 
+    /// The row's view with unused inline bytes cleared: equal identities mean equal
+    /// strings (unequal ones may still be equal strings stored twice).
+    #[inline(always)]
+    pub fn identity(&self, row: usize) -> u128 {
+        assert!(row < self.len);
+        let view = u128::from_le_bytes(unsafe { *self.views.add(row) });
+        let len = view as u32 as usize;
+        if len <= 12 {
+            view & (u128::MAX >> (8 * (12 - len)))
+        } else {
+            view
+        }
+    }
+
     /// A 64-bit hash of the row's string.
     #[inline(always)]
     pub fn key(&self, row: usize) -> u64 {
