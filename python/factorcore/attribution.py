@@ -385,7 +385,7 @@ def factor_attribution(
     try:
         out = _core.factor_contributions(
             holdings.get_column(date).to_physical().to_numpy(),
-            holdings.get_column(asset).cast(pl.Categorical).to_physical().to_numpy(),
+            label_keys(holdings, [asset], "weights")[0],
             float_column(holdings.get_column(wp)),
             float_column(holdings.get_column(wb)) if active else None,
             float_column(holdings.get_column(value)),
