@@ -105,7 +105,7 @@ impl Sums {
     }
 }
 
-/// The error of a row that `Sums::add` flagged, if it has one.
+/// The error of a row that `scan` flagged, if it has one.
 fn check(side: &Side<'_>, row: usize) -> Result<()> {
     let (w, r) = (side.weight[row], side.ret[row]);
     let (weight, ret) = side.names;
@@ -141,7 +141,7 @@ struct Cell {
     benchmark: Sums,
 }
 
-/// One date's sectors in order of first appearance: their keys, first rows and effects.
+/// One date's sectors: their keys and effects.
 struct DateCells {
     keys: Vec<u64>,
     cells: Vec<SectorCell>,
@@ -488,9 +488,6 @@ fn effects(
 ) -> Result<()> {
     let mut total_b = 0.0;
     for (cell, sum) in out.iter_mut().zip(sums) {
-        if sum.rows == 0 {
-            continue;
-        }
         let rp = sum.portfolio.ret("portfolio", || row_of(sum.slot))?;
         let rb = sum.benchmark.ret("benchmark", || row_of(sum.slot))?;
         // A sector held on one side only takes the other side's return: pure allocation.
@@ -522,7 +519,8 @@ fn effects(
             "geometric attribution needs benchmark returns above -100%",
         ));
     }
-    for cell in out.iter_mut().filter(|c| c.rows > 0 && !c.rb.is_nan()) {
+    // Sectors held on neither side (NaN returns) keep zero effects.
+    for cell in out.iter_mut().filter(|c| !c.rb.is_nan()) {
         let (active, excess) = (cell.wp - cell.wb, cell.rp - cell.rb);
         match options.method {
             BrinsonMethod::HoodBeebower => {

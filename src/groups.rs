@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::error::{at_row, Result};
 use crate::views::StringViews;
@@ -69,7 +69,7 @@ impl Keys<'_> {
             Keys::U16(k) => out.extend(k[rows].iter().map(|&x| u32::from(x))),
             Keys::U32(k) => out.extend_from_slice(&k[rows]),
             Keys::U64(k) => out.extend(k[rows].iter().map(|&x| x as u32)),
-            Keys::Views(v) => out.extend(rows.map(|row| v.key(row) as u32)),
+            Keys::Views(_) => unreachable!("string keys are hashes, never small codes"),
         }
     }
 
@@ -115,26 +115,24 @@ pub fn date_runs<T: Ord + Copy + Sync>(dates: &[T]) -> Option<Vec<usize>> {
 }
 
 /// The distinct labels of a column, coded 0, 1, ... in order of first appearance.
+/// One sequential pass: it codes effect tables, which have a row per (date, sector).
 pub struct Distinct {
-    lookup: Lookup,
+    codes: FxHashMap<u64, u32>,
     /// The first row holding each code (the Python layer reads the label there).
     pub first_rows: Vec<usize>,
 }
 
-enum Lookup {
-    /// Small codes: a table indexed by the key.
-    Table(Vec<u32>),
-    Hashed(FxHashMap<u64, u32>),
-}
-
 impl Distinct {
     pub fn of(keys: Keys<'_>) -> Distinct {
-        let max = keys.max();
-        if max < DIRECT_LIMIT {
-            Self::from_table(keys, max as usize + 1)
-        } else {
-            Self::from_hashes(keys)
+        let mut codes = FxHashMap::default();
+        let mut first_rows = Vec::new();
+        for row in 0..keys.len() {
+            codes.entry(keys.get(row)).or_insert_with(|| {
+                first_rows.push(row);
+                (first_rows.len() - 1) as u32
+            });
         }
+        Distinct { codes, first_rows }
     }
 
     pub fn len(&self) -> usize {
@@ -148,70 +146,7 @@ impl Distinct {
     /// The code of a key that occurs in the column this was built from.
     #[inline(always)]
     pub fn code(&self, key: u64) -> usize {
-        match &self.lookup {
-            Lookup::Table(table) => table[key as usize] as usize,
-            Lookup::Hashed(map) => map[&key] as usize,
-        }
-    }
-
-    fn from_table(keys: Keys<'_>, size: usize) -> Distinct {
-        let first_row = (0..keys.len().div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut first = vec![usize::MAX; size];
-                for row in c * CHUNK..((c + 1) * CHUNK).min(keys.len()) {
-                    let slot = &mut first[keys.get(row) as usize];
-                    *slot = (*slot).min(row);
-                }
-                first
-            })
-            .reduce(
-                || vec![usize::MAX; size],
-                |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x = (*x).min(y));
-                    a
-                },
-            );
-        let mut present: Vec<(usize, usize)> = first_row
-            .iter()
-            .enumerate()
-            .filter(|(_, &row)| row != usize::MAX)
-            .map(|(key, &row)| (row, key))
-            .collect();
-        present.sort_unstable();
-        let mut table = vec![u32::MAX; size];
-        for (code, &(_, key)) in present.iter().enumerate() {
-            table[key] = code as u32;
-        }
-        Distinct {
-            lookup: Lookup::Table(table),
-            first_rows: present.into_iter().map(|(row, _)| row).collect(),
-        }
-    }
-
-    fn from_hashes(keys: Keys<'_>) -> Distinct {
-        let chunks: Vec<Vec<(u64, usize)>> = (0..keys.len().div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut seen = FxHashSet::default();
-                (c * CHUNK..((c + 1) * CHUNK).min(keys.len()))
-                    .filter(|&row| seen.insert(keys.get(row)))
-                    .map(|row| (keys.get(row), row))
-                    .collect()
-            })
-            .collect();
-        let mut map = FxHashMap::default();
-        let mut first_rows = Vec::new();
-        for (key, row) in chunks.into_iter().flatten() {
-            map.entry(key).or_insert_with(|| {
-                first_rows.push(row);
-                (first_rows.len() - 1) as u32
-            });
-        }
-        Distinct {
-            lookup: Lookup::Hashed(map),
-            first_rows,
-        }
+        self.codes[&key] as usize
     }
 }
 

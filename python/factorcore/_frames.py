@@ -31,11 +31,7 @@ def dates_of(
             f"{what} has no date column {date!r} (columns: {frame.columns[:10]})"
         )
     dates = frame.get_column(date)
-    if not (dates.dtype == pl.Date or isinstance(dates.dtype, pl.Datetime)):
-        raise DtypeError(f"{what} column {date!r} must be Date or Datetime, got {dates.dtype}")
-    if dates.null_count():
-        row = dates.is_null().arg_true()[0]
-        raise InvalidInputError(f"{what} column {date!r} has a null date at row {row}")
+    check_dates(dates, what)
     if sorted_required and dates.len() > 1:
         physical = dates.to_physical().to_numpy()
         bad = np.flatnonzero(np.diff(physical) <= 0)
