@@ -5,6 +5,7 @@
 //! `factorcore._core`.
 
 pub mod brinson;
+pub mod diversification;
 pub mod error;
 pub mod exposures;
 pub mod factor_attribution;

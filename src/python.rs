@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
 
 use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
+use crate::diversification::{self, DiversificationOptions, Shrinkage, Weights};
 use crate::error::Error;
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
 use crate::factor_attribution::{self, FactorInput};
@@ -458,6 +459,97 @@ fn factor_contributions<'py>(
     Ok(out)
 }
 
+fn shrinkage_of(name: Option<&str>) -> PyResult<Shrinkage> {
+    match name {
+        None => Ok(Shrinkage::None),
+        Some("ledoit-wolf") => Ok(Shrinkage::LedoitWolf),
+        Some(other) => Err(InvalidInputError::new_err(format!(
+            "unknown shrinkage {other:?}; expected None or \"ledoit-wolf\""
+        ))),
+    }
+}
+
+/// Diversification scores per window of contiguous (T,) return columns. `weights` is
+/// None (equal weight), one weight per asset, or (with `per_window`) a C-contiguous
+/// (windows x assets) array.
+#[pyfunction]
+#[pyo3(name = "diversification", signature = (columns, n_rows, weights, *, per_window, window, step, shrinkage, max_iter))]
+#[allow(clippy::too_many_arguments)]
+fn diversification_scores<'py>(
+    py: Python<'py>,
+    columns: Vec<PyReadonlyArray1<'py, f64>>,
+    n_rows: usize,
+    weights: Option<numpy::PyReadonlyArrayDyn<'py, f64>>,
+    per_window: bool,
+    window: Option<usize>,
+    step: usize,
+    shrinkage: Option<&str>,
+    max_iter: usize,
+) -> PyResult<Bound<'py, PyDict>> {
+    let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let weight_values = weights
+        .as_ref()
+        .map(|w| {
+            w.as_slice()
+                .map_err(|_| InvalidInputError::new_err("weights must be C-contiguous"))
+        })
+        .transpose()?;
+    let weights = match (weight_values, per_window) {
+        (None, _) => Weights::Equal,
+        (Some(w), false) => Weights::Static(w),
+        (Some(w), true) => Weights::PerWindow(w),
+    };
+    let options = DiversificationOptions {
+        window,
+        step,
+        shrinkage: shrinkage_of(shrinkage)?,
+        max_iter,
+    };
+    let scores = py
+        .detach(|| diversification::diversification(&columns, n_rows, weights, &options))
+        .map_err(|e| to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("end_row", usizes(py, scores.end_row))?;
+    out.set_item("n_assets", scores.n_assets.into_pyarray(py))?;
+    out.set_item("excluded_weight", scores.excluded_weight.into_pyarray(py))?;
+    out.set_item(
+        "diversification_ratio",
+        scores.diversification_ratio.into_pyarray(py),
+    )?;
+    out.set_item("effective_n", scores.effective_n.into_pyarray(py))?;
+    out.set_item("enb_pca", scores.enb_pca.into_pyarray(py))?;
+    out.set_item("enb_mt", scores.enb_mt.into_pyarray(py))?;
+    out.set_item("absorption_ratio", scores.absorption_ratio.into_pyarray(py))?;
+    out.set_item("avg_correlation", scores.avg_correlation.into_pyarray(py))?;
+    out.set_item("not_converged", scores.not_converged.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Euler risk contributions over all rows of contiguous (T,) return columns without
+/// missing values.
+#[pyfunction]
+#[pyo3(signature = (columns, n_rows, weights, *, shrinkage))]
+fn risk_contributions<'py>(
+    py: Python<'py>,
+    columns: Vec<PyReadonlyArray1<'py, f64>>,
+    n_rows: usize,
+    weights: PyReadonlyArray1<'py, f64>,
+    shrinkage: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let weights = slice(&weights)?;
+    let shrinkage = shrinkage_of(shrinkage)?;
+    let result = py
+        .detach(|| diversification::risk_contributions(&columns, n_rows, weights, shrinkage))
+        .map_err(|e| to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("volatility", result.volatility.into_pyarray(py))?;
+    out.set_item("marginal", result.marginal.into_pyarray(py))?;
+    out.set_item("component", result.component.into_pyarray(py))?;
+    out.set_item("percent", result.percent.into_pyarray(py))?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -471,5 +563,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(link_sectors, m)?)?;
     m.add_function(wrap_pyfunction!(link, m)?)?;
     m.add_function(wrap_pyfunction!(factor_contributions, m)?)?;
+    m.add_function(wrap_pyfunction!(diversification_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(risk_contributions, m)?)?;
     Ok(())
 }

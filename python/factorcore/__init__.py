@@ -7,17 +7,21 @@ over large return matrices, with a Rust core and a Polars API.
 
 from factorcore._core import __version__
 from factorcore.attribution import brinson, factor_attribution, link
-from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
+from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import rolling_exposures, rolling_ols
+from factorcore.risk import diversification, risk_contributions
 
 __all__ = [
+    "ConvergenceWarning",
     "DtypeError",
     "InvalidInputError",
     "NonFiniteError",
     "__version__",
     "brinson",
+    "diversification",
     "factor_attribution",
     "link",
+    "risk_contributions",
     "rolling_exposures",
     "rolling_ols",
 ]

@@ -127,3 +127,37 @@ def factor_contributions(
     betas: list[_F64],
     factor_returns: _F64,
 ) -> _FactorContributions: ...
+
+class _Diversification(TypedDict):
+    end_row: npt.NDArray[np.uint64]
+    n_assets: npt.NDArray[np.uint32]
+    excluded_weight: _F64
+    diversification_ratio: _F64
+    effective_n: _F64
+    enb_pca: _F64
+    enb_mt: _F64
+    absorption_ratio: _F64
+    avg_correlation: _F64
+    not_converged: npt.NDArray[np.bool_]
+
+def diversification(
+    columns: list[_F64],
+    n_rows: int,
+    weights: _F64 | None,
+    *,
+    per_window: bool,
+    window: int | None,
+    step: int,
+    shrinkage: str | None,
+    max_iter: int,
+) -> _Diversification: ...
+
+class _RiskContributions(TypedDict):
+    volatility: _F64
+    marginal: _F64
+    component: _F64
+    percent: _F64
+
+def risk_contributions(
+    columns: list[_F64], n_rows: int, weights: _F64, *, shrinkage: str | None
+) -> _RiskContributions: ...

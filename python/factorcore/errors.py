@@ -9,8 +9,15 @@ the offending column, date or parameter:
 - :class:`NonFiniteError` (an :class:`InvalidInputError`): ``+inf`` or ``-inf`` in
   the data. ``NaN`` and ``null`` are not errors: they mean *missing*.
 - :class:`DtypeError` (a ``TypeError``): an input of the wrong type or dtype.
+
+Iterative algorithms that stop at their iteration bound without converging report it
+with a :class:`ConvergenceWarning` and NaN results where they stopped.
 """
 
 from factorcore._core import DtypeError, InvalidInputError, NonFiniteError
 
-__all__ = ["DtypeError", "InvalidInputError", "NonFiniteError"]
+__all__ = ["ConvergenceWarning", "DtypeError", "InvalidInputError", "NonFiniteError"]
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative algorithm reached its iteration bound; its results there are NaN."""

@@ -1,0 +1,399 @@
+"""Correlation-aware diversification scores and risk contributions."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from factorcore import _core
+from factorcore._frames import (
+    as_frame,
+    check_dates,
+    check_numeric,
+    count_arg,
+    dates_of,
+    float_column,
+    require_columns,
+)
+from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
+from factorcore.exposures import _long_to_wide
+
+__all__ = ["diversification", "risk_contributions"]
+
+Shrinkage = Literal["ledoit-wolf"]
+_SHRINKAGE = ("ledoit-wolf",)
+_SCORES = (
+    "diversification_ratio",
+    "effective_n",
+    "enb_pca",
+    "enb_mt",
+    "absorption_ratio",
+    "avg_correlation",
+)
+
+
+def diversification(
+    returns: pl.DataFrame | pl.LazyFrame,
+    weights: Mapping[str, float] | pl.DataFrame | pl.LazyFrame | None = None,
+    *,
+    window: int | None = None,
+    step: int = 1,
+    shrinkage: Shrinkage | None = None,
+    date: str = "date",
+    max_iter: int = 1000,
+) -> pl.DataFrame:
+    """How diversified a portfolio is, looking through its holdings to their correlations.
+
+    Parameters
+    ----------
+    returns
+        Wide: a `date` column plus one numeric column per asset. Long: columns `date`,
+        `asset` and `return`. null and NaN mean missing; inf is an error.
+    weights
+        ``None`` for equal weight over the assets of each window; a mapping
+        ``{asset: weight}`` (assets left out weigh 0 but still shape the correlations);
+        or a long frame with columns `date`, `asset`, `weight` holding snapshots of the
+        portfolio: each window uses the latest snapshot dated on or before its last
+        date, as a whole. Negative weights (long/short) are allowed; every score is
+        unchanged when all weights are scaled together.
+    window, step
+        ``window=None``: one row for the whole sample. Otherwise one row per window of
+        `window` rows (at least 2), the first ending on row ``window - 1`` and then
+        every `step` rows.
+    shrinkage
+        ``None`` for the sample covariance (ddof=1), or ``"ledoit-wolf"`` for the
+        Ledoit-Wolf (2004) estimate as scikit-learn's ``LedoitWolf``. Shrinkage changes
+        the covariance of the portfolio scores (`diversification_ratio`, `enb_pca`,
+        `enb_mt`); `absorption_ratio` and `avg_correlation` always describe the sample
+        correlations.
+    date
+        Name of the date column (Date or Datetime, strictly increasing).
+    max_iter
+        Bound on the minimum-torsion iterations per window.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per window, dated by its last row, with columns:
+
+        - ``n_assets`` (UInt32): assets with a return on every row of the window. Only
+          these take part; an asset listing late or with a gap is left out of the
+          windows its data does not cover.
+        - ``excluded_weight``: share of the portfolio's gross weight ``sum |w|`` on
+          assets left out of the window (dropped; the scores describe the rest). NaN
+          when the window has no weights (before the first snapshot).
+        - ``diversification_ratio``: ``sum |w_i| sigma_i / sigma_p`` (Choueifaty &
+          Coignard 2008); 1 for a single asset, sqrt(N) for N uncorrelated equal-risk
+          assets at equal weight.
+        - ``effective_n``: ``(sum |w_i|)^2 / sum w_i^2``, the inverse Herfindahl index
+          of the weights.
+        - ``enb_pca``: Meucci's (2009) effective number of bets on the principal
+          components of the covariance: ``exp(-sum p_k ln p_k)`` with ``p_k`` the
+          portfolio variance share of component k. Components with equal eigenvalues
+          are not unique; the null space of a shrunk covariance (fewer rows than assets)
+          counts as one bet.
+        - ``enb_mt``: effective number of minimum-torsion bets (Meucci, Santangelo &
+          Deguest 2013): the same entropy over the uncorrelated factors closest to the
+          assets, found by the exact iterative algorithm run to convergence. NaN when
+          the correlation matrix is singular (smallest eigenvalue at most 1e-10 of the
+          largest), which is always the case without shrinkage when the window has no
+          more rows than assets; NaN with a :class:`~factorcore.ConvergenceWarning`
+          when `max_iter` iterations do not converge.
+        - ``absorption_ratio``: share of the variance of the sample correlation matrix
+          in its top ``ceil(m/5)`` eigenvalues (Kritzman et al. 2010).
+        - ``avg_correlation``: mean off-diagonal sample correlation.
+
+        An asset with constant returns over a window (zero volatility) counts in
+        `n_assets` and `effective_n` but carries no risk; it is left out of the
+        correlation measures (`absorption_ratio`, `avg_correlation`, and `enb_mt` unless
+        shrinkage gives it a variance). Scores that need the portfolio's variance are
+        NaN when it is zero.
+
+    Notes
+    -----
+    When a window is shorter than the universe the principal components come from the
+    W x W Gram matrix of the window, so the cost per window is O(W^2 N + W^3) rather
+    than O(N^3). The minimum-torsion bets always need the N x N correlation matrix and
+    an eigendecomposition per iteration; each window starts from the previous one's
+    solution.
+
+    Examples
+    --------
+    >>> import datetime as dt, numpy as np, polars as pl, factorcore as fc
+    >>> rng = np.random.default_rng(0)
+    >>> days = pl.date_range(dt.date(2024, 1, 1), dt.date(2025, 12, 31), eager=True)
+    >>> market = rng.normal(0, 0.01, days.len())
+    >>> returns = pl.DataFrame(
+    ...     {"date": days}
+    ...     | {f"A{i}": market + rng.normal(0, 0.01, days.len()) for i in range(4)}
+    ... )
+    >>> out = fc.diversification(returns)
+    >>> out.select("n_assets", "effective_n", (pl.col("enb_mt") < 4).alias("fewer_bets"))
+    shape: (1, 3)
+    ┌──────────┬─────────────┬────────────┐
+    │ n_assets ┆ effective_n ┆ fewer_bets │
+    │ ---      ┆ ---         ┆ ---        │
+    │ u32      ┆ f64         ┆ bool       │
+    ╞══════════╪═════════════╪════════════╡
+    │ 4        ┆ 4.0         ┆ true       │
+    └──────────┴─────────────┴────────────┘
+    """
+    returns, dates, assets = _wide_returns(returns, date)
+    width = None if window is None else count_arg(window, "window")
+    step = count_arg(step, "step")
+    max_iter = count_arg(max_iter, "max_iter")
+    shrinkage = _shrinkage(shrinkage)
+    n_rows = dates.len()
+    if width is not None and width < 2:
+        raise InvalidInputError(f"window must be at least 2 rows, got {width}")
+    if width is not None and width > n_rows:
+        raise InvalidInputError(
+            f"window of {width} rows is longer than the {n_rows} rows of returns"
+        )
+    ends = np.arange((width or n_rows) - 1, n_rows, step)
+
+    per_window = False
+    values: np.ndarray | None
+    if weights is None:
+        values = None
+    elif isinstance(weights, Mapping):
+        values = _weight_vector(weights, assets)
+    elif isinstance(weights, (pl.DataFrame, pl.LazyFrame)):
+        values = _snapshot_weights(as_frame(weights, "weights"), assets, dates, ends, date)
+        per_window = True
+    else:
+        raise DtypeError(
+            "weights must be None, a mapping {asset: weight} or a polars DataFrame with "
+            f"columns date, asset, weight; got {type(weights).__name__}"
+        )
+
+    out = _call(
+        _core.diversification,
+        [float_column(returns.get_column(a)) for a in assets],
+        n_rows,
+        values,
+        assets=assets,
+        dates=dates,
+        per_window=per_window,
+        window=width,
+        step=step,
+        shrinkage=shrinkage,
+        max_iter=max_iter,
+    )
+    end_dates = dates.gather(out["end_row"].astype(np.int64))
+    if out["not_converged"].any():
+        first = end_dates[int(np.argmax(out["not_converged"]))]
+        warnings.warn(
+            f"minimum-torsion iteration did not converge in {max_iter} iterations in "
+            f"{int(out['not_converged'].sum())} window(s), first ending {first}; "
+            "enb_mt is NaN there (raise max_iter or use shrinkage)",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return pl.DataFrame(
+        {
+            date: end_dates,
+            "n_assets": pl.Series(out["n_assets"], dtype=pl.UInt32),
+            "excluded_weight": out["excluded_weight"],
+            **{name: out[name] for name in _SCORES},
+        }
+    )
+
+
+def risk_contributions(
+    returns: pl.DataFrame | pl.LazyFrame,
+    weights: Mapping[str, float] | None = None,
+    *,
+    shrinkage: Shrinkage | None = None,
+    date: str = "date",
+) -> pl.DataFrame:
+    """Euler decomposition of the portfolio's volatility into per-asset contributions.
+
+    Parameters
+    ----------
+    returns
+        Wide (a `date` column plus one column per asset) or long (`date`, `asset`,
+        `return`) returns, as for :func:`diversification`.
+    weights
+        ``None`` for equal weights ``1/N`` over all assets, or a mapping
+        ``{asset: weight}``, used as given (not normalised; shorts allowed).
+    shrinkage
+        ``None`` (sample covariance, ddof=1) or ``"ledoit-wolf"`` (estimated on the held
+        assets).
+    date
+        Name of the date column.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per held asset (non-zero weight), in column order: ``asset``,
+        ``weight``, ``volatility`` (sigma_i), ``marginal`` (``(S w)_i / sigma_p``),
+        ``component`` (``w_i * marginal``; these sum to sigma_p) and ``percent``
+        (``component / sigma_p``; these sum to 1). Volatilities are per period of the
+        returns (not annualised).
+
+    Notes
+    -----
+    The covariance is estimated on the dates where every held asset has a return;
+    other dates are dropped. At least 2 such dates are needed, and the portfolio must
+    have non-zero volatility.
+
+    Examples
+    --------
+    >>> import datetime as dt, numpy as np, polars as pl, factorcore as fc
+    >>> rng = np.random.default_rng(0)
+    >>> days = pl.date_range(dt.date(2025, 1, 1), dt.date(2025, 12, 31), eager=True)
+    >>> returns = pl.DataFrame({
+    ...     "date": days,
+    ...     "calm": rng.normal(0, 0.005, days.len()),
+    ...     "wild": rng.normal(0, 0.03, days.len()),
+    ... })
+    >>> out = fc.risk_contributions(returns, {"calm": 0.5, "wild": 0.5})
+    >>> out.select("asset", pl.col("percent").round(2))
+    shape: (2, 2)
+    ┌───────┬─────────┐
+    │ asset ┆ percent │
+    │ ---   ┆ ---     │
+    │ str   ┆ f64     │
+    ╞═══════╪═════════╡
+    │ calm  ┆ 0.03    │
+    │ wild  ┆ 0.97    │
+    └───────┴─────────┘
+    """
+    returns, dates, assets = _wide_returns(returns, date)
+    shrinkage = _shrinkage(shrinkage)
+    if weights is None:
+        vector = np.full(len(assets), 1.0 / len(assets))
+    elif isinstance(weights, Mapping):
+        vector = _weight_vector(weights, assets)
+    else:
+        raise DtypeError(
+            f"weights must be None or a mapping {{asset: weight}}, got {type(weights).__name__}"
+        )
+    held = [a for a, w in zip(assets, vector, strict=True) if w != 0.0]
+    held_weights = np.ascontiguousarray(vector[vector != 0.0])
+    complete = returns.select(held).with_columns(pl.all().cast(pl.Float64)).fill_nan(None)
+    rows = complete.select(pl.all_horizontal(pl.all().is_not_null())).to_series()
+    kept = returns.filter(rows) if not rows.all() else returns
+    out = _call(
+        _core.risk_contributions,
+        [float_column(kept.get_column(a)) for a in held],
+        kept.height,
+        held_weights,
+        assets=held,
+        dates=dates.filter(rows) if not rows.all() else dates,
+        shrinkage=shrinkage,
+    )
+    return pl.DataFrame(
+        {
+            "asset": held,
+            "weight": held_weights,
+            **{name: out[name] for name in ("volatility", "marginal", "component", "percent")},
+        }
+    )
+
+
+def _wide_returns(returns: Any, date: str) -> tuple[pl.DataFrame, pl.Series, list[str]]:
+    """A wide frame, its dates (checked) and asset column names."""
+    frame = as_frame(returns, "returns")
+    if {date, "asset", "return"} <= set(frame.columns):
+        frame = _long_to_wide(frame, date, "asset", "return")
+    dates = dates_of(frame, date, "returns")
+    assets = [c for c in frame.columns if c != date]
+    if not assets:
+        raise InvalidInputError("returns has no asset columns")
+    if frame.height == 0:
+        raise InvalidInputError("returns has no rows")
+    check_numeric(frame, assets, "returns")
+    return frame, dates, assets
+
+
+def _shrinkage(shrinkage: Any) -> str | None:
+    if shrinkage is None:
+        return None
+    if shrinkage not in _SHRINKAGE:
+        raise InvalidInputError(
+            f"unknown shrinkage {shrinkage!r}; expected None or one of {list(_SHRINKAGE)}"
+        )
+    return shrinkage
+
+
+def _weight_vector(weights: Mapping[str, Any], assets: list[str]) -> np.ndarray:
+    """One float weight per asset column from a mapping; unknown assets are an error."""
+    position = {a: i for i, a in enumerate(assets)}
+    unknown = [k for k in weights if k not in position]
+    if unknown:
+        raise InvalidInputError(
+            f"weights name asset(s) not in returns: {', '.join(map(repr, unknown[:10]))}"
+        )
+    vector = np.zeros(len(assets))
+    for name, value in weights.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise DtypeError(f"weight of {name!r} must be a number, got {value!r}")
+        if not np.isfinite(value):
+            raise InvalidInputError(f"weight of {name!r} is {value}; weights must be finite")
+        vector[position[name]] = float(value)
+    if not vector.any():
+        raise InvalidInputError("weights are all zero")
+    return vector
+
+
+def _snapshot_weights(
+    frame: pl.DataFrame, assets: list[str], dates: pl.Series, ends: np.ndarray, date: str
+) -> np.ndarray:
+    """(windows x assets) weights: each window's latest snapshot on or before its end."""
+    require_columns(frame, [date, "asset", "weight"], "weights")
+    check_dates(frame.get_column(date), "weights")
+    check_numeric(frame, ["weight"], "weights")
+    if frame.get_column(date).dtype != dates.dtype:
+        raise DtypeError(
+            f"weights dates are {frame.get_column(date).dtype} but returns dates are {dates.dtype}"
+        )
+    if frame.height == 0:
+        raise InvalidInputError("weights has no rows")
+    frame = frame.with_columns(pl.col("asset").cast(pl.String))
+    unknown = frame.filter(~pl.col("asset").is_in(assets)).get_column("asset").unique()
+    if unknown.len():
+        raise InvalidInputError(
+            f"weights name asset(s) not in returns: {', '.join(map(repr, unknown.sort()[:10]))}"
+        )
+    weight = frame.get_column("weight").cast(pl.Float64)
+    bad = weight.is_null() | weight.is_nan() | weight.is_infinite()
+    if bad.any():
+        row = frame.filter(bad).row(0, named=True)
+        raise InvalidInputError(
+            f"weights has a missing or infinite weight on {row[date]} for asset "
+            f"{row['asset']!r}; weights must be finite"
+        )
+    keys = frame.select(date, "asset")
+    duplicated = keys.is_duplicated()
+    if duplicated.any():
+        row = keys.filter(duplicated).row(0)
+        raise InvalidInputError(f"weights has duplicate rows for date {row[0]}, asset {row[1]!r}")
+    wide = frame.pivot(on="asset", index=date, values="weight").sort(date)
+    snapshot_dates = wide.get_column(date).to_physical().to_numpy()
+    matrix = np.zeros((wide.height + 1, len(assets)))
+    matrix[0] = np.nan  # before the first snapshot
+    position = {a: i for i, a in enumerate(assets)}
+    for name in wide.columns[1:]:
+        matrix[1:, position[name]] = wide.get_column(name).fill_null(0.0).to_numpy()
+    end_dates = dates.to_physical().to_numpy()[ends]
+    pick = np.searchsorted(snapshot_dates, end_dates, side="right")
+    return np.ascontiguousarray(matrix[pick])
+
+
+def _call(function: Any, *args: Any, assets: list[str], dates: pl.Series, **kwargs: Any) -> Any:
+    """Calls the core, naming the asset and date of an infinite value."""
+    try:
+        return function(*args, **kwargs)
+    except NonFiniteError as exc:
+        err = NonFiniteError(
+            f"returns column {assets[exc.column]!r} has an infinite value on "
+            f"{dates[exc.row]} (row {exc.row}); use null or NaN for missing values"
+        )
+        err.input, err.row, err.column = exc.input, exc.row, exc.column
+        raise err from None
