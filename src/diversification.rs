@@ -50,10 +50,8 @@ pub enum Weights<'a> {
 
 #[derive(Debug, Clone, Copy)]
 pub struct DiversificationOptions {
-    /// Rows per window; `None` for one window over the whole sample.
-    pub window: Option<usize>,
-    /// Rows between the ends of consecutive windows.
-    pub step: usize,
+    /// Rows per window.
+    pub width: usize,
     pub shrinkage: Shrinkage,
     /// Bound on the minimum-torsion iterations of one window.
     pub max_iter: usize,
@@ -66,6 +64,8 @@ pub struct Scores {
     pub end_row: Vec<usize>,
     pub n_assets: Vec<u32>,
     pub excluded_weight: Vec<f64>,
+    /// Portfolio volatility `sqrt(w'Sw)` (weights as given).
+    pub volatility: Vec<f64>,
     pub diversification_ratio: Vec<f64>,
     pub effective_n: Vec<f64>,
     pub enb_pca: Vec<f64>,
@@ -85,15 +85,25 @@ const DEFINITE_TOLERANCE: f64 = 1e-10;
 /// Steps of history kept by the Anderson acceleration.
 const ANDERSON_DEPTH: usize = 5;
 
-/// The last row of every window.
-pub fn window_ends(n_rows: usize, window: Option<usize>, step: usize) -> Result<Vec<usize>> {
+/// Windows of `width` rows ending at the increasing rows `ends` must fit in the data.
+pub(crate) fn check_ends(n_rows: usize, width: usize, ends: &[usize]) -> Result<()> {
+    check_width(n_rows, width)?;
+    match ends
+        .iter()
+        .enumerate()
+        .find(|&(i, &e)| e + 1 < width || e >= n_rows || (i > 0 && e <= ends[i - 1]))
+    {
+        Some((_, bad)) => Err(invalid(format!(
+            "window end row {bad} is not an increasing row of a full window"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn check_width(n_rows: usize, width: usize) -> Result<()> {
     if n_rows == 0 {
         return Err(invalid("returns have no rows"));
     }
-    if step == 0 {
-        return Err(invalid("step must be at least 1"));
-    }
-    let width = window.unwrap_or(n_rows);
     if width < 2 {
         return Err(invalid(format!(
             "window must be at least 2 rows to estimate a covariance, got {width}"
@@ -104,21 +114,23 @@ pub fn window_ends(n_rows: usize, window: Option<usize>, step: usize) -> Result<
             "window of {width} rows is longer than the {n_rows} rows of returns"
         )));
     }
-    Ok((width - 1..n_rows).step_by(step).collect())
+    Ok(())
 }
 
-/// Diversification scores of every window of `columns` (one slice of `n_rows` returns
-/// per asset; NaN = missing).
+/// Diversification scores of the windows of `options.width` rows ending at the rows
+/// `ends` (increasing) of `columns` (one slice of `n_rows` returns per asset; NaN =
+/// missing).
 pub fn diversification(
     columns: &[&[f64]],
     n_rows: usize,
+    ends: &[usize],
     weights: Weights<'_>,
     options: &DiversificationOptions,
 ) -> Result<Scores> {
     let n_assets = columns.len();
     check_columns(columns, n_rows)?;
-    let ends = window_ends(n_rows, options.window, options.step)?;
-    let width = options.window.unwrap_or(n_rows);
+    let width = options.width;
+    check_ends(n_rows, width, ends)?;
     match weights {
         Weights::Static(w) if w.len() != n_assets => {
             return Err(invalid(format!(
@@ -169,8 +181,9 @@ pub fn diversification(
         .collect();
 
     let mut scores = Scores::default();
-    for (row, end) in rows.into_iter().zip(ends) {
+    for (row, &end) in rows.into_iter().zip(ends) {
         scores.end_row.push(end);
+        scores.volatility.push(row.volatility);
         scores.n_assets.push(row.n_assets);
         scores.excluded_weight.push(row.excluded_weight);
         scores.diversification_ratio.push(row.diversification_ratio);
@@ -258,7 +271,7 @@ pub fn risk_contributions(
     })
 }
 
-fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
+pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
     if columns.is_empty() {
         return Err(invalid("returns have no asset columns"));
     }
@@ -288,6 +301,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 struct WindowScores {
     n_assets: u32,
     excluded_weight: f64,
+    volatility: f64,
     diversification_ratio: f64,
     effective_n: f64,
     enb_pca: f64,
@@ -298,17 +312,17 @@ struct WindowScores {
 }
 
 /// The included assets of one window (a return on every row), centred.
-struct Window {
+pub(crate) struct Window {
     /// Column index of each included asset.
-    assets: Vec<usize>,
+    pub(crate) assets: Vec<usize>,
     /// W x n centred returns; a constant column is exactly zero.
     centred: Mat<f64>,
     /// Squared norm of each centred column.
-    sumsq: Vec<f64>,
+    pub(crate) sumsq: Vec<f64>,
 }
 
 impl Window {
-    fn gather(columns: &[&[f64]], rows: std::ops::Range<usize>) -> Window {
+    pub(crate) fn gather(columns: &[&[f64]], rows: std::ops::Range<usize>) -> Window {
         let width = rows.len();
         let assets: Vec<usize> = (0..columns.len())
             .filter(|&j| columns[j][rows.clone()].iter().all(|x| !x.is_nan()))
@@ -358,7 +372,7 @@ impl Window {
     }
 
     /// The lower half of `X'X` (n x n) or of the Gram matrix `X X'` (W x W).
-    fn cross(&self, gram: bool, par: Par) -> Mat<f64> {
+    pub(crate) fn cross(&self, gram: bool, par: Par) -> Mat<f64> {
         let x = self.centred.as_ref();
         let (lhs, rhs) = if gram {
             (x, x.transpose())
@@ -407,6 +421,7 @@ impl Window {
         let mut out = WindowScores {
             n_assets: n as u32,
             excluded_weight: 0.0,
+            volatility: f64::NAN,
             diversification_ratio: f64::NAN,
             effective_n: f64::NAN,
             enb_pca: f64::NAN,
@@ -484,6 +499,7 @@ impl Window {
         if variance.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return out;
         }
+        out.volatility = variance.sqrt();
         let vols: Vec<f64> = self.sumsq.iter().map(|&s| (a * s + b).sqrt()).collect();
         out.diversification_ratio =
             w.iter().zip(&vols).map(|(x, s)| x.abs() * s).sum::<f64>() / variance.sqrt();
@@ -651,7 +667,7 @@ fn ledoit_wolf_shrinkage(window: &Window, frob_sq: f64) -> f64 {
 }
 
 /// The sample correlation of the columns `moving` from the lower half of `X'X`.
-fn correlation_of(cross: MatRef<'_, f64>, moving: &[usize], sumsq: &[f64]) -> Mat<f64> {
+pub(crate) fn correlation_of(cross: MatRef<'_, f64>, moving: &[usize], sumsq: &[f64]) -> Mat<f64> {
     let inv: Vec<f64> = moving.iter().map(|&k| 1.0 / sumsq[k].sqrt()).collect();
     Mat::from_fn(moving.len(), moving.len(), |i, j| {
         if i == j {
@@ -947,4 +963,159 @@ fn solve_small(mut rows: Vec<Vec<f64>>) -> Option<Vec<f64>> {
         x[i] = (rows[i][n] - tail) / rows[i][i];
     }
     x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(width: usize) -> DiversificationOptions {
+        DiversificationOptions {
+            width,
+            shrinkage: Shrinkage::None,
+            max_iter: 1000,
+        }
+    }
+
+    /// Columns of a W-row matrix that are centred and mutually orthogonal, scaled.
+    fn orthogonal_columns(width: usize, scales: &[f64]) -> Vec<Vec<f64>> {
+        // Cosines of distinct frequencies over a full period are orthogonal and centred.
+        scales
+            .iter()
+            .enumerate()
+            .map(|(j, s)| {
+                (0..width)
+                    .map(|t| {
+                        let angle = 2.0 * std::f64::consts::PI * ((j + 1) * t) as f64;
+                        s * (angle / width as f64).cos()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn run(columns: &[Vec<f64>], weights: Weights<'_>, width: usize) -> Scores {
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let n_rows = columns[0].len();
+        let ends: Vec<usize> = (width - 1..n_rows).collect();
+        diversification(&slices, n_rows, &ends, weights, &options(width)).unwrap()
+    }
+
+    #[test]
+    fn uncorrelated_equal_risk_assets_are_n_bets() {
+        let n = 6;
+        let columns = orthogonal_columns(64, &vec![0.02; n]);
+        let scores = run(&columns, Weights::Equal, 64);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-10 * b;
+        assert!(close(scores.enb_mt[0], n as f64), "{}", scores.enb_mt[0]);
+        assert!(close(scores.effective_n[0], n as f64));
+        assert!(close(scores.diversification_ratio[0], (n as f64).sqrt()));
+        assert!(scores.avg_correlation[0].abs() < 1e-12);
+    }
+
+    #[test]
+    fn inverse_volatility_weights_on_uncorrelated_assets_are_n_principal_bets() {
+        let scales = [0.01, 0.02, 0.03, 0.05];
+        let columns = orthogonal_columns(48, &scales);
+        let weights: Vec<f64> = scales.iter().map(|s| 1.0 / s).collect();
+        let scores = run(&columns, Weights::Static(&weights), 48);
+        assert!((scores.enb_pca[0] - 4.0).abs() < 1e-10);
+        assert!((scores.enb_mt[0] - 4.0).abs() < 1e-10);
+    }
+
+    #[test]
+    fn one_asset_is_one_bet() {
+        let columns = vec![vec![0.01, -0.02, 0.005, 0.03, -0.01]];
+        let scores = run(&columns, Weights::Equal, 5);
+        for value in [
+            scores.enb_pca[0],
+            scores.enb_mt[0],
+            scores.effective_n[0],
+            scores.diversification_ratio[0],
+            scores.absorption_ratio[0],
+        ] {
+            assert!((value - 1.0).abs() < 1e-14, "{value}");
+        }
+        assert!(scores.avg_correlation[0].is_nan());
+    }
+
+    #[test]
+    fn torsion_shares_are_a_distribution_and_the_fixed_point_holds() {
+        let corr = Mat::from_fn(3, 3, |i, j| {
+            if i == j {
+                1.0
+            } else {
+                0.3 + 0.1 * (i + j) as f64
+            }
+        });
+        let v = [0.5, 0.3, 0.2];
+        let mut d = vec![1.0; 3];
+        let shares = minimum_torsion_shares(corr.as_ref(), &v, &mut d, 1000, Par::Seq).unwrap();
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-14);
+        assert!(shares.iter().all(|&p| p >= 0.0));
+        // d_n^2 = (sqrt(D C D))_nn at the solution.
+        let u = Mat::from_fn(3, 3, |i, j| d[i] * corr[(i, j)] * d[j]);
+        let (values, vectors) = eigen(u.as_ref(), Par::Seq).unwrap();
+        for n in 0..3 {
+            let diag: f64 = (0..3)
+                .map(|k| vectors[(n, k)].powi(2) * values[k].sqrt())
+                .sum();
+            assert!((diag - d[n] * d[n]).abs() < 1e-11);
+        }
+    }
+
+    #[test]
+    fn too_few_rows_leave_torsion_undefined_but_pca_defined() {
+        let columns: Vec<Vec<f64>> = (0..8)
+            .map(|j| {
+                (0..5)
+                    .map(|t| (((t * 7 + j * 3) % 11) as f64 - 5.0) * 0.01)
+                    .collect()
+            })
+            .collect();
+        let scores = run(&columns, Weights::Equal, 5);
+        assert!(scores.enb_mt[0].is_nan());
+        assert!(scores.enb_pca[0].is_finite() && scores.enb_pca[0] >= 1.0);
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let shrunk = DiversificationOptions {
+            shrinkage: Shrinkage::LedoitWolf,
+            ..options(5)
+        };
+        let scores = diversification(&slices, 5, &[4], Weights::Equal, &shrunk).unwrap();
+        assert!(scores.enb_mt[0].is_finite());
+    }
+
+    #[test]
+    fn missing_and_constant_assets() {
+        let mut columns = orthogonal_columns(16, &[0.01, 0.02, 0.03]);
+        columns[1][3] = f64::NAN;
+        columns[2] = vec![0.001; 16];
+        let weights = [1.0, 2.0, 1.0];
+        let scores = run(&columns, Weights::Static(&weights), 16);
+        assert_eq!(scores.n_assets[0], 2);
+        assert!((scores.excluded_weight[0] - 0.5).abs() < 1e-15);
+        // The constant asset carries no risk: one risky asset, one bet.
+        assert!((scores.enb_mt[0] - 1.0).abs() < 1e-14);
+        assert!(scores.absorption_ratio[0] == 1.0);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let columns = [vec![0.0, f64::INFINITY, 0.1]];
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let err = diversification(&slices, 3, &[2], Weights::Equal, &options(3)).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NonFinite {
+                row: 1,
+                column: 0,
+                ..
+            }
+        ));
+        let columns = [vec![0.0, 0.2, 0.1]];
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        assert!(diversification(&slices, 3, &[2], Weights::Equal, &options(4)).is_err());
+        assert!(diversification(&slices, 3, &[1], Weights::Equal, &options(3)).is_err());
+        assert!(diversification(&slices, 3, &[2], Weights::Equal, &options(1)).is_err());
+    }
 }

@@ -5,6 +5,7 @@
 //! `factorcore._core`.
 
 pub mod brinson;
+pub mod clusters;
 pub mod diversification;
 pub mod error;
 pub mod exposures;

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
 
 use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
+use crate::clusters::{self, Linkage};
 use crate::diversification::{self, DiversificationOptions, Shrinkage, Weights};
 use crate::error::Error;
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
@@ -469,20 +470,20 @@ fn shrinkage_of(name: Option<&str>) -> PyResult<Shrinkage> {
     }
 }
 
-/// Diversification scores per window of contiguous (T,) return columns. `weights` is
-/// None (equal weight), one weight per asset, or (with `per_window`) a C-contiguous
-/// (windows x assets) array.
+/// Diversification scores of the windows of `width` rows ending at the rows `ends` of
+/// contiguous (T,) return columns. `weights` is None (equal weight), one weight per
+/// asset, or (with `per_window`) a C-contiguous (windows x assets) array.
 #[pyfunction]
-#[pyo3(name = "diversification", signature = (columns, n_rows, weights, *, per_window, window, step, shrinkage, max_iter))]
+#[pyo3(name = "diversification", signature = (columns, n_rows, ends, weights, *, per_window, width, shrinkage, max_iter))]
 #[allow(clippy::too_many_arguments)]
 fn diversification_scores<'py>(
     py: Python<'py>,
     columns: Vec<PyReadonlyArray1<'py, f64>>,
     n_rows: usize,
+    ends: PyReadonlyArray1<'py, u64>,
     weights: Option<numpy::PyReadonlyArrayDyn<'py, f64>>,
     per_window: bool,
-    window: Option<usize>,
-    step: usize,
+    width: usize,
     shrinkage: Option<&str>,
     max_iter: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -499,19 +500,20 @@ fn diversification_scores<'py>(
         (Some(w), false) => Weights::Static(w),
         (Some(w), true) => Weights::PerWindow(w),
     };
+    let ends: Vec<usize> = slice(&ends)?.iter().map(|&e| e as usize).collect();
     let options = DiversificationOptions {
-        window,
-        step,
+        width,
         shrinkage: shrinkage_of(shrinkage)?,
         max_iter,
     };
     let scores = py
-        .detach(|| diversification::diversification(&columns, n_rows, weights, &options))
+        .detach(|| diversification::diversification(&columns, n_rows, &ends, weights, &options))
         .map_err(|e| to_py_err(py, e))?;
     let out = PyDict::new(py);
     out.set_item("end_row", usizes(py, scores.end_row))?;
     out.set_item("n_assets", scores.n_assets.into_pyarray(py))?;
     out.set_item("excluded_weight", scores.excluded_weight.into_pyarray(py))?;
+    out.set_item("volatility", scores.volatility.into_pyarray(py))?;
     out.set_item(
         "diversification_ratio",
         scores.diversification_ratio.into_pyarray(py),
@@ -550,6 +552,82 @@ fn risk_contributions<'py>(
     Ok(out)
 }
 
+fn linkage_of(name: &str) -> PyResult<Linkage> {
+    match name {
+        "single" => Ok(Linkage::Single),
+        "complete" => Ok(Linkage::Complete),
+        "average" => Ok(Linkage::Average),
+        "ward" => Ok(Linkage::Ward),
+        other => Err(InvalidInputError::new_err(format!(
+            "unknown linkage {other:?}; expected \"single\", \"complete\", \"average\" or \"ward\""
+        ))),
+    }
+}
+
+/// Flat correlation clusters over all rows: the clustered column indices and their
+/// labels 0..k.
+#[pyfunction]
+#[pyo3(signature = (columns, n_rows, n_clusters, *, linkage))]
+fn correlation_clusters<'py>(
+    py: Python<'py>,
+    columns: Vec<PyReadonlyArray1<'py, f64>>,
+    n_rows: usize,
+    n_clusters: usize,
+    linkage: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let linkage = linkage_of(linkage)?;
+    let (assets, labels) = py
+        .detach(|| clusters::correlation_clusters(&columns, n_rows, n_clusters, linkage))
+        .map_err(|e| to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("assets", usizes(py, assets))?;
+    out.set_item("clusters", labels.into_pyarray(py))?;
+    Ok(out)
+}
+
+/// Per window and sector code: n_assets, intra/inter correlation and the window's ARI.
+#[pyfunction]
+#[pyo3(signature = (columns, n_rows, ends, sectors, *, width, n_clusters, linkage))]
+#[allow(clippy::too_many_arguments)]
+fn sector_coherence<'py>(
+    py: Python<'py>,
+    columns: Vec<PyReadonlyArray1<'py, f64>>,
+    n_rows: usize,
+    ends: PyReadonlyArray1<'py, u64>,
+    sectors: PyReadonlyArray1<'py, u32>,
+    width: usize,
+    n_clusters: Option<usize>,
+    linkage: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
+    let ends: Vec<usize> = slice(&ends)?.iter().map(|&e| e as usize).collect();
+    let sectors = slice(&sectors)?;
+    let linkage = linkage_of(linkage)?;
+    let result = py
+        .detach(|| {
+            clusters::sector_coherence(&columns, n_rows, &ends, width, sectors, n_clusters, linkage)
+        })
+        .map_err(|e| to_py_err(py, e))?;
+    let out = PyDict::new(py);
+    out.set_item("window", usizes(py, result.window))?;
+    out.set_item("sector", result.sector.into_pyarray(py))?;
+    out.set_item("n_assets", result.n_assets.into_pyarray(py))?;
+    out.set_item(
+        "intra_correlation",
+        result.intra_correlation.into_pyarray(py),
+    )?;
+    out.set_item(
+        "inter_correlation",
+        result.inter_correlation.into_pyarray(py),
+    )?;
+    out.set_item(
+        "adjusted_rand_index",
+        result.adjusted_rand_index.into_pyarray(py),
+    )?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -565,5 +643,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(factor_contributions, m)?)?;
     m.add_function(wrap_pyfunction!(diversification_scores, m)?)?;
     m.add_function(wrap_pyfunction!(risk_contributions, m)?)?;
+    m.add_function(wrap_pyfunction!(correlation_clusters, m)?)?;
+    m.add_function(wrap_pyfunction!(sector_coherence, m)?)?;
     Ok(())
 }

@@ -9,7 +9,13 @@ from factorcore._core import __version__
 from factorcore.attribution import brinson, factor_attribution, link
 from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import rolling_exposures, rolling_ols
-from factorcore.risk import diversification, risk_contributions
+from factorcore.risk import (
+    correlation_clusters,
+    diversification,
+    factor_bets,
+    risk_contributions,
+    sector_coherence,
+)
 
 __all__ = [
     "ConvergenceWarning",
@@ -18,10 +24,13 @@ __all__ = [
     "NonFiniteError",
     "__version__",
     "brinson",
+    "correlation_clusters",
     "diversification",
     "factor_attribution",
+    "factor_bets",
     "link",
     "risk_contributions",
     "rolling_exposures",
     "rolling_ols",
+    "sector_coherence",
 ]

@@ -132,6 +132,7 @@ class _Diversification(TypedDict):
     end_row: npt.NDArray[np.uint64]
     n_assets: npt.NDArray[np.uint32]
     excluded_weight: _F64
+    volatility: _F64
     diversification_ratio: _F64
     effective_n: _F64
     enb_pca: _F64
@@ -143,11 +144,11 @@ class _Diversification(TypedDict):
 def diversification(
     columns: list[_F64],
     n_rows: int,
+    ends: npt.NDArray[np.uint64],
     weights: _F64 | None,
     *,
     per_window: bool,
-    window: int | None,
-    step: int,
+    width: int,
     shrinkage: str | None,
     max_iter: int,
 ) -> _Diversification: ...
@@ -161,3 +162,30 @@ class _RiskContributions(TypedDict):
 def risk_contributions(
     columns: list[_F64], n_rows: int, weights: _F64, *, shrinkage: str | None
 ) -> _RiskContributions: ...
+
+class _Clusters(TypedDict):
+    assets: npt.NDArray[np.uint64]
+    clusters: npt.NDArray[np.uint32]
+
+def correlation_clusters(
+    columns: list[_F64], n_rows: int, n_clusters: int, *, linkage: str
+) -> _Clusters: ...
+
+class _SectorCoherence(TypedDict):
+    window: npt.NDArray[np.uint64]
+    sector: npt.NDArray[np.uint32]
+    n_assets: npt.NDArray[np.uint32]
+    intra_correlation: _F64
+    inter_correlation: _F64
+    adjusted_rand_index: _F64
+
+def sector_coherence(
+    columns: list[_F64],
+    n_rows: int,
+    ends: npt.NDArray[np.uint64],
+    sectors: npt.NDArray[np.uint32],
+    *,
+    width: int,
+    n_clusters: int | None,
+    linkage: str,
+) -> _SectorCoherence: ...

@@ -22,9 +22,16 @@ from factorcore._frames import (
 from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import _long_to_wide
 
-__all__ = ["diversification", "risk_contributions"]
+__all__ = [
+    "correlation_clusters",
+    "diversification",
+    "factor_bets",
+    "risk_contributions",
+    "sector_coherence",
+]
 
 Shrinkage = Literal["ledoit-wolf"]
+Linkage = Literal["single", "complete", "average", "ward"]
 _SHRINKAGE = ("ledoit-wolf",)
 _SCORES = (
     "diversification_ratio",
@@ -154,7 +161,7 @@ def diversification(
         raise InvalidInputError(
             f"window of {width} rows is longer than the {n_rows} rows of returns"
         )
-    ends = np.arange((width or n_rows) - 1, n_rows, step)
+    ends = np.arange((width or n_rows) - 1, n_rows, step, dtype=np.uint64)
 
     per_window = False
     values: np.ndarray | None
@@ -175,25 +182,17 @@ def diversification(
         _core.diversification,
         [float_column(returns.get_column(a)) for a in assets],
         n_rows,
+        ends,
         values,
         assets=assets,
         dates=dates,
         per_window=per_window,
-        window=width,
-        step=step,
+        width=width or n_rows,
         shrinkage=shrinkage,
         max_iter=max_iter,
     )
     end_dates = dates.gather(out["end_row"].astype(np.int64))
-    if out["not_converged"].any():
-        first = end_dates[int(np.argmax(out["not_converged"]))]
-        warnings.warn(
-            f"minimum-torsion iteration did not converge in {max_iter} iterations in "
-            f"{int(out['not_converged'].sum())} window(s), first ending {first}; "
-            "enb_mt is NaN there (raise max_iter or use shrinkage)",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+    _warn_not_converged(out, end_dates, max_iter)
     return pl.DataFrame(
         {
             date: end_dates,
@@ -294,6 +293,326 @@ def risk_contributions(
             "weight": held_weights,
             **{name: out[name] for name in ("volatility", "marginal", "component", "percent")},
         }
+    )
+
+
+def factor_bets(
+    exposures: pl.DataFrame | pl.LazyFrame,
+    factor_returns: pl.DataFrame | pl.LazyFrame,
+    weights: Mapping[str, float] | pl.DataFrame | pl.LazyFrame | None = None,
+    *,
+    window: int,
+    date: str = "date",
+    asset: str = "asset",
+    max_iter: int = 1000,
+) -> pl.DataFrame:
+    """How many independent factor bets a portfolio holds, date by date.
+
+    A portfolio is only as diversified as its factor bets: fifty stocks that all load
+    on the same growth factor are one bet. This scores the portfolio's factor
+    exposures ``b = B'w`` with the factor covariance, as :func:`diversification` scores
+    holdings with the asset covariance.
+
+    Parameters
+    ----------
+    exposures
+        Long frame as returned by :func:`rolling_exposures`: `date`, `asset` and one
+        column per factor (named as in `factor_returns`); other columns are ignored.
+    factor_returns
+        Wide frame: `date` plus one column per factor (the frame the exposures were
+        estimated on).
+    weights
+        ``None`` (equal weight over the assets with exposures on the date), a mapping
+        ``{asset: weight}``, or snapshots (`date`, `asset`, `weight`; the latest on or
+        before each date). Used as given, not normalised.
+    window
+        Rows of factor returns, ending on the date, for the factor covariance (sample,
+        ddof=1); use the exposures' window. Dates without a full window are dropped.
+    date, asset
+        Column names.
+    max_iter
+        Bound on the minimum-torsion iterations per date.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per date of `exposures` with a full window: `date`; ``b_<factor>``, the
+        portfolio's exposure to each factor (``sum_i w_i beta_ik`` over assets with
+        all their exposures on that date); `factor_vol` (``sqrt(b' S_f b)``);
+        `diversification_ratio`, `enb_pca` and `enb_mt` as in :func:`diversification`
+        with the factors as assets and ``b`` as weights; `excluded_weight`, the share of
+        gross weight on assets without exposures that date. Factors with a missing
+        return in a window are left out of that date's scores.
+    """
+    exposures = as_frame(exposures, "exposures")
+    factor_returns = as_frame(factor_returns, "factor_returns")
+    factor_dates = dates_of(factor_returns, date, "factor_returns")
+    factors = [c for c in factor_returns.columns if c != date]
+    if not factors:
+        raise InvalidInputError("factor_returns has no factor columns")
+    check_numeric(factor_returns, factors, "factor_returns")
+    require_columns(exposures, [date, asset, *factors], "exposures")
+    check_dates(exposures.get_column(date), "exposures")
+    check_numeric(exposures, factors, "exposures")
+    if exposures.get_column(date).dtype != factor_dates.dtype:
+        raise DtypeError(
+            f"exposures dates are {exposures.get_column(date).dtype} but factor_returns "
+            f"dates are {factor_dates.dtype}"
+        )
+    width = count_arg(window, "window")
+    max_iter = count_arg(max_iter, "max_iter")
+    if exposures.height == 0:
+        raise InvalidInputError("exposures has no rows")
+
+    frame = exposures.select(
+        date,
+        pl.col(asset).cast(pl.String).alias("asset"),
+        *[pl.col(f).cast(pl.Float64) for f in factors],
+    )
+    keys = frame.select(date, "asset")
+    if keys.is_duplicated().any():
+        row = keys.filter(keys.is_duplicated()).row(0)
+        raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
+    frame = frame.with_columns(_weight_column(frame, weights, date))
+    complete = pl.all_horizontal(
+        [pl.col(f).is_not_null() & pl.col(f).is_not_nan() for f in factors]
+    )
+    per_date = (
+        frame.group_by(date, maintain_order=True)
+        .agg(
+            *[(pl.col("weight") * pl.col(f)).filter(complete).sum().alias(f) for f in factors],
+            pl.col("weight").abs().sum().alias("_gross"),
+            pl.col("weight").abs().filter(complete).sum().alias("_kept"),
+            pl.col("weight").is_nan().any().alias("_no_weights"),
+        )
+        .sort(date)
+    )
+    rows = per_date.join(factor_dates.to_frame().with_row_index("_row"), on=date, how="left")
+    if rows.get_column("_row").null_count():
+        missing = rows.filter(pl.col("_row").is_null()).get_column(date)[0]
+        raise InvalidInputError(f"exposures date {missing} is not a date of factor_returns")
+    rows = rows.filter(pl.col("_row") >= width - 1)
+    if rows.height == 0:
+        raise InvalidInputError(
+            f"no exposures date has a full window of {width} factor-return rows"
+        )
+    b = rows.select(factors).to_numpy().astype(np.float64)
+    b[rows.get_column("_no_weights").to_numpy()] = np.nan
+    out = _call(
+        _core.diversification,
+        [float_column(factor_returns.get_column(f)) for f in factors],
+        factor_dates.len(),
+        rows.get_column("_row").cast(pl.UInt64).to_numpy(),
+        np.ascontiguousarray(b),
+        assets=factors,
+        dates=factor_dates,
+        per_window=True,
+        width=width,
+        shrinkage=None,
+        max_iter=max_iter,
+    )
+    _warn_not_converged(out, rows.get_column(date), max_iter)
+    gross = rows.get_column("_gross").to_numpy()
+    kept = rows.get_column("_kept").to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excluded = np.where(gross > 0, 1.0 - kept / gross, np.nan)
+    return pl.DataFrame(
+        {
+            date: rows.get_column(date),
+            **{f"b_{f}": b[:, k] for k, f in enumerate(factors)},
+            "factor_vol": out["volatility"],
+            "diversification_ratio": out["diversification_ratio"],
+            "enb_pca": out["enb_pca"],
+            "enb_mt": out["enb_mt"],
+            "excluded_weight": np.clip(excluded, 0.0, None),
+        }
+    )
+
+
+def correlation_clusters(
+    returns: pl.DataFrame | pl.LazyFrame,
+    n_clusters: int,
+    *,
+    linkage: Linkage = "average",
+    date: str = "date",
+) -> pl.DataFrame:
+    """Hierarchical clusters of assets by how they move together.
+
+    Assets are clustered on the correlation distance ``sqrt((1 - rho) / 2)`` of their
+    whole-sample returns with SciPy's linkage rules and cut into `n_clusters` flat
+    clusters (as ``fcluster(..., criterion="maxclust")``). Assets with a missing return
+    or constant returns are left out.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns `asset` (in column order) and `cluster` (UInt32, numbered 1, 2, ... by
+        first appearance).
+    """
+    returns, dates, assets = _wide_returns(returns, date)
+    k = count_arg(n_clusters, "n_clusters")
+    out = _call(
+        _core.correlation_clusters,
+        [float_column(returns.get_column(a)) for a in assets],
+        dates.len(),
+        k,
+        assets=assets,
+        dates=dates,
+        linkage=_linkage(linkage),
+    )
+    return pl.DataFrame(
+        {
+            "asset": [assets[i] for i in out["assets"]],
+            "cluster": pl.Series(out["clusters"] + 1, dtype=pl.UInt32),
+        }
+    )
+
+
+def sector_coherence(
+    returns: pl.DataFrame | pl.LazyFrame,
+    sectors: pl.DataFrame | pl.LazyFrame,
+    *,
+    n_clusters: int | None = None,
+    linkage: Linkage = "average",
+    window: int | None = None,
+    step: int = 1,
+    date: str = "date",
+    asset: str = "asset",
+    sector: str = "sector",
+) -> pl.DataFrame:
+    """Does the sector map still describe how the assets move?
+
+    Per window and sector: how correlated the sector's assets are with each other and
+    with the rest of the universe, and how well correlation clusters of the assets
+    agree with the sector labels.
+
+    Parameters
+    ----------
+    returns
+        Wide or long returns, as for :func:`diversification`.
+    sectors
+        One row per asset: columns `asset` and `sector` (String, Categorical or Enum).
+        Every asset of `returns` needs a sector; extra rows are ignored.
+    n_clusters
+        Clusters to cut the correlation tree into; ``None`` for as many as the window
+        has sectors.
+    linkage
+        ``"single"``, ``"complete"``, ``"average"`` or ``"ward"`` (SciPy's rules) on the
+        distance ``sqrt((1 - rho) / 2)``.
+    window, step
+        As in :func:`diversification`.
+
+    Returns
+    -------
+    polars.DataFrame
+        Rows per window (dated by its last row) and sector with included assets (a
+        return on every row of the window, not constant), sorted by date then sector:
+        `n_assets`, `intra_correlation` (mean correlation over pairs within the sector),
+        `inter_correlation` (mean correlation between the sector's assets and the
+        others), and `adjusted_rand_index` between sector labels and correlation
+        clusters (the window's value, on each of its rows; 1 = the clusters are the
+        sectors, about 0 = unrelated).
+    """
+    returns, dates, assets = _wide_returns(returns, date)
+    width = None if window is None else count_arg(window, "window")
+    step = count_arg(step, "step")
+    n_rows = dates.len()
+    if width is not None and width > n_rows:
+        raise InvalidInputError(
+            f"window of {width} rows is longer than the {n_rows} rows of returns"
+        )
+    if n_clusters is not None:
+        n_clusters = count_arg(n_clusters, "n_clusters")
+    labels = as_frame(sectors, "sectors")
+    require_columns(labels, [asset, sector], "sectors")
+    labels = labels.select(
+        pl.col(asset).cast(pl.String).alias("asset"), pl.col(sector).cast(pl.String).alias("sector")
+    )
+    if labels.get_column("asset").is_duplicated().any():
+        dup = labels.filter(pl.col("asset").is_duplicated()).get_column("asset")[0]
+        raise InvalidInputError(f"sectors lists asset {dup!r} more than once")
+    if labels.get_column("sector").null_count():
+        row = labels.filter(pl.col("sector").is_null()).get_column("asset")[0]
+        raise InvalidInputError(f"sectors has a null sector for asset {row!r}")
+    sector_of = dict(labels.iter_rows())
+    unlabelled = [a for a in assets if a not in sector_of]
+    if unlabelled:
+        raise InvalidInputError(
+            f"sectors has no row for asset(s) {', '.join(map(repr, unlabelled[:10]))}"
+        )
+    names = sorted({sector_of[a] for a in assets})
+    code = {name: i for i, name in enumerate(names)}
+    ends = np.arange((width or n_rows) - 1, n_rows, step, dtype=np.uint64)
+    out = _call(
+        _core.sector_coherence,
+        [float_column(returns.get_column(a)) for a in assets],
+        n_rows,
+        ends,
+        np.array([code[sector_of[a]] for a in assets], dtype=np.uint32),
+        assets=assets,
+        dates=dates,
+        width=width or n_rows,
+        n_clusters=n_clusters,
+        linkage=_linkage(linkage),
+    )
+    return pl.DataFrame(
+        {
+            date: dates.gather(ends[out["window"].astype(np.int64)].astype(np.int64)),
+            "sector": [names[c] for c in out["sector"]],
+            "n_assets": pl.Series(out["n_assets"], dtype=pl.UInt32),
+            "intra_correlation": out["intra_correlation"],
+            "inter_correlation": out["inter_correlation"],
+            "adjusted_rand_index": out["adjusted_rand_index"],
+        }
+    )
+
+
+def _linkage(linkage: Any) -> str:
+    if linkage not in ("single", "complete", "average", "ward"):
+        raise InvalidInputError(
+            f"unknown linkage {linkage!r}; expected 'single', 'complete', 'average' or 'ward'"
+        )
+    return linkage
+
+
+def _warn_not_converged(out: dict[str, Any], end_dates: pl.Series, max_iter: int) -> None:
+    if out["not_converged"].any():
+        first = end_dates[int(np.argmax(out["not_converged"]))]
+        warnings.warn(
+            f"minimum-torsion iteration did not converge in {max_iter} iterations in "
+            f"{int(out['not_converged'].sum())} window(s), first ending {first}; "
+            "enb_mt is NaN there (raise max_iter or use shrinkage)",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def _weight_column(frame: pl.DataFrame, weights: Any, date: str) -> pl.Expr:
+    """The weight of each (date, asset) row of `frame`; NaN on dates before any snapshot."""
+    if weights is None:
+        return pl.lit(1.0).alias("weight")
+    if isinstance(weights, Mapping):
+        names = frame.get_column("asset").unique().to_list()
+        vector = _weight_vector(weights, names)
+        lookup = dict(zip(names, vector, strict=True))
+        return (
+            pl.col("asset")
+            .replace_strict(lookup, default=0.0, return_dtype=pl.Float64)
+            .alias("weight")
+        )
+    if isinstance(weights, (pl.DataFrame, pl.LazyFrame)):
+        names = frame.get_column("asset").unique().sort().to_list()
+        dates = frame.get_column(date).unique().sort()
+        ends = np.arange(dates.len())
+        matrix = _snapshot_weights(as_frame(weights, "weights"), names, dates, ends, date)
+        column = {name: i for i, name in enumerate(names)}
+        row_of = {d: i for i, d in enumerate(dates.to_list())}
+        rows = np.array([row_of[d] for d in frame.get_column(date).to_list()])
+        cols = np.array([column[a] for a in frame.get_column("asset").to_list()])
+        return pl.lit(pl.Series("weight", matrix[rows, cols]))
+    raise DtypeError(
+        "weights must be None, a mapping {asset: weight} or a polars DataFrame with "
+        f"columns date, asset, weight; got {type(weights).__name__}"
     )
 
 
