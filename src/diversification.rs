@@ -311,6 +311,17 @@ struct WindowScores {
     not_converged: bool,
 }
 
+/// What the portfolio scores of a window reuse from its other scores: the lower half of
+/// `X'X` (or of the Gram matrix `X X'`), the covariance scale `a X'X + b I`, and the
+/// sample correlation's eigenvalues when they are those of all the window's assets.
+struct Portfolio {
+    cross: Mat<f64>,
+    gram: bool,
+    a: f64,
+    b: f64,
+    spectrum: Option<Vec<f64>>,
+}
+
 /// The included assets of one window (a return on every row), centred.
 pub(crate) struct Window {
     /// Column index of each included asset.
@@ -489,15 +500,85 @@ impl Window {
         }
 
         let Some(w) = w else { return out };
-        let r = self.portfolio(&w);
-        let w_sq = dot(&w, &w);
         let gross: f64 = w.iter().map(|x| x.abs()).sum();
         if gross > 0.0 {
-            out.effective_n = gross * gross / w_sq;
+            out.effective_n = gross * gross / dot(&w, &w);
         }
+        // Portfolio scores describe the holdings: the assets with non-zero weight.
+        let held: Vec<usize> = (0..n).filter(|&k| w[k] != 0.0).collect();
+        if held.is_empty() {
+            return out;
+        }
+        if held.len() == n {
+            let spectrum = (m == n).then_some(correlation_eigenvalues).flatten();
+            let portfolio = Portfolio {
+                cross,
+                gram,
+                a,
+                b,
+                spectrum,
+            };
+            self.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
+        } else {
+            let holdings = self.subset(&held);
+            let w: Vec<f64> = held.iter().map(|&k| w[k]).collect();
+            let gram = holdings.rows() < held.len();
+            let cross = holdings.cross(gram, par);
+            let frob_sq = match options.shrinkage {
+                Shrinkage::None => 0.0,
+                Shrinkage::LedoitWolf => frobenius_sq_lower(cross.as_ref()),
+            };
+            let (a, b) = holdings.covariance_scale(options.shrinkage, frob_sq);
+            let portfolio = Portfolio {
+                cross,
+                gram,
+                a,
+                b,
+                spectrum: None,
+            };
+            holdings.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
+        }
+        out
+    }
+
+    /// The window restricted to some of its assets.
+    fn subset(&self, keep: &[usize]) -> Window {
+        let mut centred = Mat::<f64>::zeros(self.rows(), keep.len());
+        for (i, &k) in keep.iter().enumerate() {
+            centred.col_as_slice_mut(i).copy_from_slice(self.column(k));
+        }
+        Window {
+            assets: keep.iter().map(|&k| self.assets[k]).collect(),
+            centred,
+            sumsq: keep.iter().map(|&k| self.sumsq[k]).collect(),
+        }
+    }
+
+    /// Diversification ratio, PCA and minimum-torsion bets of the weights `w` (one per
+    /// asset of the window, all non-zero).
+    fn portfolio_scores(
+        &self,
+        w: &[f64],
+        portfolio: Portfolio,
+        options: &DiversificationOptions,
+        warm: &mut [f64],
+        par: Par,
+        out: &mut WindowScores,
+    ) {
+        let Portfolio {
+            cross,
+            gram,
+            a,
+            b,
+            spectrum,
+        } = portfolio;
+        let n = self.assets.len();
+        let width = self.rows();
+        let r = self.portfolio(w);
+        let w_sq = dot(w, w);
         let variance = a * dot(&r, &r) + b * w_sq;
         if variance.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            return out;
+            return;
         }
         out.volatility = variance.sqrt();
         let vols: Vec<f64> = self.sumsq.iter().map(|&s| (a * s + b).sqrt()).collect();
@@ -506,17 +587,17 @@ impl Window {
         out.enb_pca = if gram {
             self.pca_bets_gram(cross.as_ref(), &r, a, b, w_sq, par)
         } else {
-            pca_bets(cross.as_ref(), &w, a, b, par)
+            pca_bets(cross.as_ref(), w, a, b, par)
         };
 
         // Minimum torsion on the correlation of the (possibly shrunk) covariance.
         let risky: Vec<usize> = (0..n).filter(|&k| vols[k] > 0.0).collect();
         if risky.is_empty() {
-            return out;
+            return;
         }
         // Without shrinkage the correlation has rank at most W - 1.
         if options.shrinkage == Shrinkage::None && risky.len() >= width {
-            return out;
+            return;
         }
         let full;
         let cross_n = if gram {
@@ -527,14 +608,14 @@ impl Window {
         };
         let corr = shrunk_correlation(cross_n, &risky, a, &vols);
         // Reuse the sample correlation's spectrum when it is the same matrix.
-        let values = match (&correlation_eigenvalues, gram, options.shrinkage) {
-            (Some(values), false, Shrinkage::None) => values.clone(),
+        let values = match (spectrum, gram, options.shrinkage) {
+            (Some(values), false, Shrinkage::None) => values,
             _ => eigenvalues(corr.as_ref(), par),
         };
         if values[0].partial_cmp(&(DEFINITE_TOLERANCE * values[values.len() - 1]))
             != Some(std::cmp::Ordering::Greater)
         {
-            return out;
+            return;
         }
         let v: Vec<f64> = risky.iter().map(|&k| vols[k] * w[k]).collect();
         let mut d: Vec<f64> = risky
@@ -557,7 +638,6 @@ impl Window {
             }
             None => out.not_converged = true,
         }
-        out
     }
 
     /// The lower half of `Z Z'` with `Z` the unit-norm centred columns `moving`, whose

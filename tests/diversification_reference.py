@@ -311,13 +311,16 @@ def window_measures(x: np.ndarray, w_all, shrinkage: str | None = None) -> dict:
         out.update(dict.fromkeys(WEIGHT_COLUMNS, math.nan))
         return out
 
+    out["effective_n"] = effective_n(w)
+    # Portfolio scores describe the holdings: the included assets with non-zero weight.
+    held = w != 0
+    xi, w, n = xi[:, held], w[held], int(held.sum())
     s = covariance(xi, shrinkage)
     null_space = None
     if shrinkage == "ledoit-wolf" and xi.shape[0] <= n and n > 1:
         _, delta, mu, _ = ledoit_wolf_parts(xi)
         null_space = (xi, delta, mu)
     out["diversification_ratio"] = diversification_ratio(w, s)
-    out["effective_n"] = effective_n(w)
     out["enb_pca"] = enb_pca(w, s, null_space)
     out["enb_mt"] = enb_mt(w, s)
     return out

@@ -273,10 +273,11 @@ def test_snapshot_weights_with_shrinkage_and_rolling():
 @pytest.mark.parametrize("window", [6, 10], ids=["W<N", "W=N"])
 @pytest.mark.parametrize("weighting", ["equal", "long-short"])
 def test_windows_with_no_more_rows_than_assets(window, weighting):
-    """W <= N: the sample correlation is singular -> enb_mt NaN unless shrunk."""
+    """W <= N holdings: the sample correlation is singular -> enb_mt NaN unless shrunk."""
     rng = np.random.default_rng(31 + window)
     r = factor_returns(rng, 60, 10)
-    weights = None if weighting == "equal" else long_short_mapping(rng, asset_names(10), 0.8)
+    # Every asset held, so the portfolio's covariance is the whole 10 x 10 matrix.
+    weights = None if weighting == "equal" else long_short_mapping(rng, asset_names(10), 1.0)
     plain, _ = check_reference(r, weights, window=window, step=4)
     assert plain["enb_mt"].is_nan().all(), "enb_mt must be NaN without shrinkage when W <= N"
     for name in ("diversification_ratio", "effective_n", "enb_pca", "absorption_ratio"):
@@ -852,3 +853,18 @@ def test_property_small_rolling_problems(problem):
         mt_exp[ok],
     )
     assert_div_frames(got, exp, skip=("enb_mt",))
+
+
+def test_portfolio_scores_describe_the_holdings():
+    """Unheld assets shape n_assets, absorption and mean correlation, not the bets."""
+    rng = np.random.default_rng(5)
+    r = factor_returns(rng, 80, 12)
+    assets = asset_names(12)
+    held = {a: 1.0 for a in assets[:4]}
+    whole = run_div(frame_of(r), held)
+    alone = run_div(frame_of(r[:, :4]), held)
+    for name in ("diversification_ratio", "effective_n", "enb_pca", "enb_mt"):
+        assert abs(whole[name][0] - alone[name][0]) <= 1e-12 * abs(alone[name][0]), name
+    assert whole["enb_mt"][0] <= 4 + 1e-9
+    assert whole["n_assets"][0] == 12
+    assert whole["absorption_ratio"][0] != alone["absorption_ratio"][0]

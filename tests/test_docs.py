@@ -8,13 +8,14 @@ from pathlib import Path
 
 import factorcore.attribution
 import factorcore.exposures
+import factorcore.risk
 import polars as pl
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.parametrize("module", [factorcore.exposures, factorcore.attribution])
+@pytest.mark.parametrize("module", [factorcore.exposures, factorcore.attribution, factorcore.risk])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
@@ -34,3 +35,14 @@ def test_readme_attribution_example_runs():
     )
     compounded = (1 + per_date["rp"]).product() - (1 + per_date["rb"]).product()
     assert abs(linked["total"].sum() - compounded) < 1e-15
+
+
+def test_readme_diversification_example_runs():
+    code = re.search(r"## Diversification\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert code is not None
+    namespace: dict = {}
+    exec(code.group(1), namespace)  # prints the three tables
+    risk, scores = namespace["risk"], namespace["scores"]
+    assert abs(risk["percent"].sum() - 1.0) < 1e-12
+    assert (scores["enb_mt"] <= scores["effective_n"] + 1e-9).all()
+    assert namespace["coherence"]["adjusted_rand_index"].is_between(-1, 1).all()
