@@ -318,7 +318,7 @@ def factor_bets(
         Wide frame: `date` plus one column per factor (the frame the exposures were
         estimated on).
     weights
-        ``None`` (equal weight over the assets with exposures on the date), a mapping
+        ``None`` (equal weight 1/n over the assets with exposures on the date), a mapping
         ``{asset: weight}``, or snapshots (`date`, `asset`, `weight`; the latest on or
         before each date). Used as given, not normalised.
     window
@@ -337,7 +337,8 @@ def factor_bets(
         all their exposures on that date); `factor_vol` (``sqrt(b' S_f b)``);
         `diversification_ratio`, `enb_pca` and `enb_mt` as in :func:`diversification`
         with the factors as assets and ``b`` as weights; `excluded_weight`, the share of
-        gross weight on assets without exposures that date. Factors with a missing
+        the portfolio's gross weight on assets without exposures that date (no row, or
+        a missing beta). Factors with a missing
         return in a window are left out of that date's scores.
     """
     exposures = as_frame(exposures, "exposures")
@@ -369,15 +370,16 @@ def factor_bets(
     if keys.is_duplicated().any():
         row = keys.filter(keys.is_duplicated()).row(0)
         raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
-    frame = frame.with_columns(_weight_column(frame, weights, date))
     complete = pl.all_horizontal(
         [pl.col(f).is_not_null() & pl.col(f).is_not_nan() for f in factors]
     )
+    weight, gross = _weight_column(frame, weights, date, complete)
+    frame = frame.with_columns(weight).with_columns(gross.alias("_gross"))
     per_date = (
         frame.group_by(date, maintain_order=True)
         .agg(
             *[(pl.col("weight") * pl.col(f)).filter(complete).sum().alias(f) for f in factors],
-            pl.col("weight").abs().sum().alias("_gross"),
+            pl.col("_gross").first(),
             pl.col("weight").abs().filter(complete).sum().alias("_kept"),
             pl.col("weight").is_nan().any().alias("_no_weights"),
         )
@@ -411,7 +413,9 @@ def factor_bets(
     gross = rows.get_column("_gross").to_numpy()
     kept = rows.get_column("_kept").to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        excluded = np.where(gross > 0, 1.0 - kept / gross, np.nan)
+        excluded = np.where(gross > 0, (gross - kept) / gross, np.nan)
+    if weights is None:
+        excluded = np.zeros(rows.height)
     return pl.DataFrame(
         {
             date: rows.get_column(date),
@@ -583,19 +587,26 @@ def _warn_not_converged(out: dict[str, Any], end_dates: pl.Series, max_iter: int
         )
 
 
-def _weight_column(frame: pl.DataFrame, weights: Any, date: str) -> pl.Expr:
-    """The weight of each (date, asset) row of `frame`; NaN on dates before any snapshot."""
+def _weight_column(
+    frame: pl.DataFrame, weights: Any, date: str, complete: pl.Expr
+) -> tuple[pl.Expr, pl.Expr]:
+    """The weight of each (date, asset) row of `frame` (NaN on dates before any
+    snapshot), and the portfolio's gross weight on the row's date, counting held assets
+    that have no row that date (null for equal weights, where nothing is excluded)."""
     if weights is None:
-        return pl.lit(1.0).alias("weight")
+        # Nothing is excluded: the kept weight is the gross weight.
+        weight = (1.0 / complete.cast(pl.Float64).sum().over(date)).alias("weight")
+        return weight, pl.lit(None, dtype=pl.Float64)
     if isinstance(weights, Mapping):
         names = frame.get_column("asset").unique().to_list()
         vector = _weight_vector(weights, names)
         lookup = dict(zip(names, vector, strict=True))
-        return (
+        weight = (
             pl.col("asset")
             .replace_strict(lookup, default=0.0, return_dtype=pl.Float64)
             .alias("weight")
         )
+        return weight, pl.lit(float(np.abs(vector).sum()))
     if isinstance(weights, (pl.DataFrame, pl.LazyFrame)):
         names = frame.get_column("asset").unique().sort().to_list()
         dates = frame.get_column(date).unique().sort()
@@ -605,7 +616,11 @@ def _weight_column(frame: pl.DataFrame, weights: Any, date: str) -> pl.Expr:
         row_of = {d: i for i, d in enumerate(dates.to_list())}
         rows = np.array([row_of[d] for d in frame.get_column(date).to_list()])
         cols = np.array([column[a] for a in frame.get_column("asset").to_list()])
-        return pl.lit(pl.Series("weight", matrix[rows, cols]))
+        gross = np.abs(matrix).sum(axis=1)
+        return (
+            pl.lit(pl.Series("weight", matrix[rows, cols])),
+            pl.lit(pl.Series("_gross", gross[rows])),
+        )
     raise DtypeError(
         "weights must be None, a mapping {asset: weight} or a polars DataFrame with "
         f"columns date, asset, weight; got {type(weights).__name__}"
