@@ -52,10 +52,12 @@ bench: develop bench-deps  ## Full benchmarks against the peers (several minutes
 	mkdir -p bench-results
 	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
 	$(PY) benches/bench_attribution.py --out bench-results/attribution.md
+	$(PY) benches/bench_diversification.py --out bench-results/diversification.md
 
 bench-quick: develop bench-deps  ## Quick benchmarks (smaller sizes)
 	$(PY) benches/bench_exposures.py --quick
 	$(PY) benches/bench_attribution.py --quick
+	$(PY) benches/bench_diversification.py --quick
 
 clean:  ## Remove build products and the virtualenv
 	cargo clean
