@@ -478,18 +478,14 @@ impl Window {
             let sum_all = dot(&total, &total);
             out.avg_correlation = (sum_all - m as f64) / (m as f64 * (m as f64 - 1.0));
         }
+        // X'X serves the sample correlation when the window is at least as long as the
+        // universe; otherwise the correlation's spectrum comes from its Gram matrix.
         let gram = width < n;
-        let cross = self.cross(gram, par);
-        let frob_sq = match options.shrinkage {
-            Shrinkage::None => 0.0,
-            Shrinkage::LedoitWolf => frobenius_sq_lower(cross.as_ref()),
-        };
-        let (a, b) = self.covariance_scale(options.shrinkage, frob_sq);
+        let cross = (!gram).then(|| self.cross(false, par));
         let correlation_eigenvalues = (m > 0).then(|| {
-            let corr = if gram {
-                self.correlation_gram(&moving, par)
-            } else {
-                correlation_of(cross.as_ref(), &moving, &self.sumsq)
+            let corr = match &cross {
+                Some(cross) => correlation_of(cross.as_ref(), &moving, &self.sumsq),
+                None => self.correlation_gram(&moving, par),
             };
             eigenvalues(corr.as_ref(), par)
         });
@@ -511,34 +507,40 @@ impl Window {
         }
         if held.len() == n {
             let spectrum = (m == n).then_some(correlation_eigenvalues).flatten();
-            let portfolio = Portfolio {
-                cross,
-                gram,
-                a,
-                b,
-                spectrum,
-            };
+            let portfolio = self.moments(cross, spectrum, options.shrinkage, par);
             self.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
         } else {
             let holdings = self.subset(&held);
             let w: Vec<f64> = held.iter().map(|&k| w[k]).collect();
-            let gram = holdings.rows() < held.len();
-            let cross = holdings.cross(gram, par);
-            let frob_sq = match options.shrinkage {
-                Shrinkage::None => 0.0,
-                Shrinkage::LedoitWolf => frobenius_sq_lower(cross.as_ref()),
-            };
-            let (a, b) = holdings.covariance_scale(options.shrinkage, frob_sq);
-            let portfolio = Portfolio {
-                cross,
-                gram,
-                a,
-                b,
-                spectrum: None,
-            };
+            let portfolio = holdings.moments(None, None, options.shrinkage, par);
             holdings.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
         }
         out
+    }
+
+    /// What the portfolio scores need: the smaller of `X'X` and the Gram matrix (`cross`
+    /// when `X'X` is already at hand) and the covariance scale.
+    fn moments(
+        &self,
+        cross: Option<Mat<f64>>,
+        spectrum: Option<Vec<f64>>,
+        shrinkage: Shrinkage,
+        par: Par,
+    ) -> Portfolio {
+        let gram = self.rows() < self.assets.len();
+        let cross = cross.unwrap_or_else(|| self.cross(gram, par));
+        let frob_sq = match shrinkage {
+            Shrinkage::None => 0.0,
+            Shrinkage::LedoitWolf => frobenius_sq_lower(cross.as_ref()),
+        };
+        let (a, b) = self.covariance_scale(shrinkage, frob_sq);
+        Portfolio {
+            cross,
+            gram,
+            a,
+            b,
+            spectrum,
+        }
     }
 
     /// The window restricted to some of its assets.

@@ -154,18 +154,10 @@ def diversification(
     └──────────┴─────────────┴────────────┘
     """
     returns, dates, assets = _wide_returns(returns, date)
-    width = None if window is None else count_arg(window, "window")
-    step = count_arg(step, "step")
+    n_rows = dates.len()
+    width, ends = _window_grid(window, step, n_rows)
     max_iter = count_arg(max_iter, "max_iter")
     shrinkage = _shrinkage(shrinkage)
-    n_rows = dates.len()
-    if width is not None and width < 2:
-        raise InvalidInputError(f"window must be at least 2 rows, got {width}")
-    if width is not None and width > n_rows:
-        raise InvalidInputError(
-            f"window of {width} rows is longer than the {n_rows} rows of returns"
-        )
-    ends = np.arange((width or n_rows) - 1, n_rows, step, dtype=np.uint64)
 
     per_window = False
     values: np.ndarray | None
@@ -191,7 +183,7 @@ def diversification(
         assets=assets,
         dates=dates,
         per_window=per_window,
-        width=width or n_rows,
+        width=width,
         shrinkage=shrinkage,
         max_iter=max_iter,
     )
@@ -514,13 +506,8 @@ def sector_coherence(
         sectors, about 0 = unrelated).
     """
     returns, dates, assets = _wide_returns(returns, date)
-    width = None if window is None else count_arg(window, "window")
-    step = count_arg(step, "step")
     n_rows = dates.len()
-    if width is not None and width > n_rows:
-        raise InvalidInputError(
-            f"window of {width} rows is longer than the {n_rows} rows of returns"
-        )
+    width, ends = _window_grid(window, step, n_rows)
     if n_clusters is not None:
         n_clusters = count_arg(n_clusters, "n_clusters")
     labels = as_frame(sectors, "sectors")
@@ -542,7 +529,6 @@ def sector_coherence(
         )
     names = sorted({sector_of[a] for a in assets})
     code = {name: i for i, name in enumerate(names)}
-    ends = np.arange((width or n_rows) - 1, n_rows, step, dtype=np.uint64)
     out = _call(
         _core.sector_coherence,
         [float_column(returns.get_column(a)) for a in assets],
@@ -551,7 +537,7 @@ def sector_coherence(
         np.array([code[sector_of[a]] for a in assets], dtype=np.uint32),
         assets=assets,
         dates=dates,
-        width=width or n_rows,
+        width=width,
         n_clusters=n_clusters,
         linkage=_linkage(linkage),
     )
@@ -613,9 +599,8 @@ def _weight_column(
         ends = np.arange(dates.len())
         matrix = _snapshot_weights(as_frame(weights, "weights"), names, dates, ends, date)
         column = {name: i for i, name in enumerate(names)}
-        row_of = {d: i for i, d in enumerate(dates.to_list())}
-        rows = np.array([row_of[d] for d in frame.get_column(date).to_list()])
-        cols = np.array([column[a] for a in frame.get_column("asset").to_list()])
+        rows = dates.search_sorted(frame.get_column(date)).to_numpy()
+        cols = frame.get_column("asset").replace_strict(column, return_dtype=pl.Int64).to_numpy()
         gross = np.abs(matrix).sum(axis=1)
         return (
             pl.lit(pl.Series("weight", matrix[rows, cols])),
@@ -640,6 +625,20 @@ def _wide_returns(returns: Any, date: str) -> tuple[pl.DataFrame, pl.Series, lis
         raise InvalidInputError("returns has no rows")
     check_numeric(frame, assets, "returns")
     return frame, dates, assets
+
+
+def _window_grid(window: Any, step: Any, n_rows: int) -> tuple[int, np.ndarray]:
+    """Rows per window and the last row of each window: one window over all rows when
+    `window` is None, else one every `step` rows once `window` rows are available."""
+    width = n_rows if window is None else count_arg(window, "window")
+    step = count_arg(step, "step")
+    if width < 2:
+        raise InvalidInputError(f"window must be at least 2 rows, got {width}")
+    if width > n_rows:
+        raise InvalidInputError(
+            f"window of {width} rows is longer than the {n_rows} rows of returns"
+        )
+    return width, np.arange(width - 1, n_rows, step, dtype=np.uint64)
 
 
 def _shrinkage(shrinkage: Any) -> str | None:
