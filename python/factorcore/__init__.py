@@ -6,7 +6,7 @@ over large return matrices, with a Rust core and a Polars API.
 """
 
 from factorcore._core import __version__
-from factorcore.attribution import brinson, factor_attribution, link
+from factorcore.attribution import brinson, factor_attribution, holdings_periods, link
 from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import rolling_exposures, rolling_ols
 from factorcore.risk import (
@@ -28,6 +28,7 @@ __all__ = [
     "diversification",
     "factor_attribution",
     "factor_bets",
+    "holdings_periods",
     "link",
     "risk_contributions",
     "rolling_exposures",

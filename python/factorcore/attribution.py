@@ -19,7 +19,7 @@ from factorcore._frames import (
 )
 from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 
-__all__ = ["WEIGHT_SUM_TOLERANCE", "brinson", "factor_attribution", "link"]
+__all__ = ["WEIGHT_SUM_TOLERANCE", "brinson", "factor_attribution", "holdings_periods", "link"]
 
 #: How far each side's weights may sum from 1 on a date before `brinson` refuses them.
 WEIGHT_SUM_TOLERANCE = 1e-9
@@ -409,6 +409,186 @@ def factor_attribution(
             pl.Series("unexposed_weight", out["unexposed_weight"]),
         ]
     )
+
+
+def holdings_periods(
+    returns: pl.DataFrame | pl.LazyFrame,
+    portfolio: pl.DataFrame | pl.LazyFrame,
+    benchmark: pl.DataFrame | pl.LazyFrame,
+    sectors: pl.DataFrame | pl.LazyFrame,
+    *,
+    every: str = "1mo",
+    date: str = "date",
+    asset: str = "asset",
+    weight: str = "weight",
+    sector: str = "sector",
+    value: str = "return",
+) -> pl.DataFrame:
+    """Holdings-level input for :func:`brinson` from daily returns and weight snapshots.
+
+    Parameters
+    ----------
+    returns
+        Asset returns: wide (`date` plus one column per asset) or long (`date`, `asset`,
+        `value`). A missing return (null or NaN) counts as 0: the asset did not trade.
+    portfolio, benchmark
+        Weight snapshots, long frames `date`, `asset`, `weight`: the weights set at the
+        close of each snapshot date.
+    sectors
+        One row per asset: `asset` and `sector` (other columns are ignored).
+    every
+        Period length as a Polars interval (``"1mo"``, ``"1q"``, ``"1w"``, ...): the
+        return dates are grouped by ``date.dt.truncate(every)``.
+    date, asset, weight, sector, value
+        Column names.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``date asset sector wp wb ret``, one row per period and asset with a
+        non-zero weight on either side (0.0 on the side that does not hold it), sorted
+        by date then asset. A period is dated by its last return date. Each side holds
+        its latest snapshot dated before the period's first return date, and `ret` is
+        the asset's compounded return over the period. Periods before both sides have a
+        snapshot are left out.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, null weights, an asset weighted twice in one snapshot, a
+        weighted asset that `returns` does not have, a held asset without a sector, an
+        invalid `every`.
+
+    Examples
+    --------
+    >>> import factorcore as fc
+    >>> from factorcore.datasets import sample_market
+    >>> market = sample_market(n_assets=60)
+    >>> periods = fc.holdings_periods(
+    ...     market.returns, market.portfolios["barbell"], market.benchmark, market.sectors
+    ... )
+    >>> effects = fc.brinson(periods)          # monthly Brinson-Fachler per sector
+    >>> periods.columns
+    ['date', 'asset', 'sector', 'wp', 'wb', 'ret']
+    """
+    returns = as_frame(returns, "returns")
+    labels = as_frame(sectors, "sectors")
+    require_columns(labels, [asset, sector], "sectors")
+    labels = labels.select(pl.col(asset).cast(pl.String), pl.col(sector).cast(pl.String))
+    if labels.get_column(asset).is_duplicated().any():
+        dup = labels.filter(pl.col(asset).is_duplicated()).get_column(asset)[0]
+        raise InvalidInputError(f"sectors lists asset {dup!r} more than once")
+    periods, compounded = _period_returns(returns, every, date, asset, value)
+    sides = [
+        _held_weights(frame, side, periods, date, asset, weight)
+        for frame, side in ((portfolio, "portfolio"), (benchmark, "benchmark"))
+    ]
+    held = (
+        sides[0]
+        .join(sides[1], on=["_period", asset], how="full", coalesce=True)
+        .join(periods.select("_period", date), on="_period")
+        .with_columns(pl.col("wp", "wb").fill_null(0.0))
+        .filter((pl.col("wp") != 0) | (pl.col("wb") != 0))
+    )
+    # Periods before one side's first snapshot have no rows on that side.
+    both = (
+        sides[0].select("_period").unique().join(sides[1].select("_period").unique(), on="_period")
+    )
+    held = held.join(both, on="_period", how="semi")
+    known = compounded.get_column(asset).unique()
+    unknown = held.filter(~pl.col(asset).is_in(known.implode()))
+    if unknown.height:
+        raise InvalidInputError(
+            f"weights hold asset {unknown.get_column(asset)[0]!r}, which returns does not have"
+        )
+    out = held.join(labels, on=asset, how="left").join(
+        compounded, on=["_period", asset], how="left"
+    )
+    unlabelled = out.filter(pl.col(sector).is_null())
+    if unlabelled.height:
+        raise InvalidInputError(
+            f"sectors has no row for held asset {unlabelled.get_column(asset)[0]!r}"
+        )
+    return out.select(
+        date,
+        asset,
+        sector,
+        pl.col("wp").cast(pl.Float64),
+        pl.col("wb").cast(pl.Float64),
+        pl.col("ret").fill_null(0.0),
+    ).sort(date, asset)
+
+
+def _period_returns(
+    returns: pl.DataFrame, every: str, date: str, asset: str, value: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Periods (`_period _first date`) and compounded returns (`_period asset ret`)."""
+    wide = not (asset in returns.columns and value in returns.columns)
+    if wide:
+        dates_of(returns, date, "returns")
+        assets = [c for c in returns.columns if c != date]
+        check_numeric(returns, assets, "returns")
+    else:
+        returns = _long_returns(returns, date, asset, value)
+    try:
+        period = pl.col(date).dt.truncate(every).alias("_period")
+        returns.head(1).select(period)
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"every={every!r} is not a Polars interval: {exc}") from None
+    periods = (
+        returns.group_by(period)
+        .agg(pl.col(date).min().alias("_first"), pl.col(date).max().alias(date))
+        .sort("_first")
+    )
+    # Compounding treats a missing return as a day without trading.
+    growth = (pl.exclude(date, "_period").fill_nan(None).fill_null(0.0) + 1.0).product() - 1.0
+    if wide:
+        compounded = (
+            returns.group_by(period)
+            .agg(growth)
+            .unpivot(index="_period", variable_name=asset, value_name="ret")
+        )
+    else:
+        compounded = returns.group_by(period, asset).agg(
+            (pl.col(value).fill_nan(None).fill_null(0.0) + 1.0).product().sub(1.0).alias("ret")
+        )
+    return periods, compounded
+
+
+def _held_weights(
+    snapshots: Any,
+    side: str,
+    periods: pl.DataFrame,
+    date: str,
+    asset: str,
+    weight: str,
+) -> pl.DataFrame:
+    """`_period asset wp|wb`: each period's latest snapshot dated before its first date."""
+    frame = as_frame(snapshots, side)
+    require_columns(frame, [date, asset, weight], side)
+    check_dates(frame.get_column(date), side)
+    if frame.schema[date] != periods.schema[date]:
+        raise DtypeError(
+            f"{side} dates are {frame.schema[date]} but returns dates are {periods.schema[date]}"
+        )
+    check_numeric(frame, [weight], side)
+    _no_nulls(frame, weight, "weight", date, asset)
+    frame = frame.select(date, pl.col(asset).cast(pl.String), pl.col(weight).cast(pl.Float64))
+    duplicated = frame.select(date, asset).is_duplicated()
+    if duplicated.any():
+        row = frame.filter(duplicated).row(0)
+        raise InvalidInputError(f"{side} weights {row[1]!r} twice on {row[0]}")
+    snapshot = periods.join_asof(
+        frame.select(pl.col(date).alias("_snapshot")).unique().sort("_snapshot"),
+        left_on="_first",
+        right_on="_snapshot",
+        strategy="backward",
+        allow_exact_matches=False,
+    )
+    name = "wp" if side == "portfolio" else "wb"
+    return snapshot.join(
+        frame.rename({date: "_snapshot", weight: name}), on="_snapshot", how="inner"
+    ).select("_period", asset, name)
 
 
 def _long_returns(returns: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
