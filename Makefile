@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.16,<2" "numpy>=2.0" "polars>=2.0,<3" \
 		"pytest>=8" "hypothesis>=6.170" "statsmodels>=0.15" "pandas>=2.2" "skfolio>=1.12" \
-		"ruff>=0.14"
+		"ruff>=0.14" "matplotlib>=3.10"
 	touch $(STAMP)
 
 develop: $(STAMP)  ## Build the Rust core (release) into the virtualenv

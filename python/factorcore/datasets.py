@@ -113,11 +113,12 @@ def sample_market(
     loadings drift up through 2025-2026.
 
     With the default arguments the 2025 returns of the growth and value style indices
-    (the benchmark's growth or value assets, weights of each month-end snapshot
-    renormalised over the assets trading each day) are exactly
+    are exactly
     :data:`STYLE_RETURNS_2025`: the generator solves for the 2025 drift of the market
-    and value factors that gives them. In 2026 financials, industrials and utilities
-    lead.
+    and value factors that gives them. A style index holds the benchmark's growth (or
+    value) assets at their month-end weights, renormalised, over the next month: it is
+    what :func:`~factorcore.brinson` reports as the benchmark return `rb` of a "sector"
+    when the styles are the sectors. In 2026 financials, industrials and utilities lead.
 
     >>> market = sample_market(n_assets=50, start=dt.date(2024, 1, 1))
     >>> market.returns.width, market.factors.columns
@@ -181,7 +182,8 @@ def sample_market(
     rows = np.flatnonzero(years == 2025)
     directions = (np.broadcast_to(betas[:, 0], (rows.size, n_assets)), value_loading[rows])
     cap_weights = _CapWeights(base, trading, cap0, snapshot_rows, rows, directions)
-    shift = _calibrate(cap_weights, style)
+    month_starts = np.flatnonzero(np.diff(dates.dt.month().to_numpy()[rows], prepend=0))
+    shift = _calibrate(cap_weights, month_starts, style)
     returns = base.copy()
     returns[rows] += directions[0] * shift[0] + directions[1] * shift[1]
     returns[~trading] = np.nan
@@ -243,45 +245,38 @@ class _CapWeights:
         return caps / caps.sum(axis=1, keepdims=True)
 
 
-def _index_returns(
-    values: np.ndarray, trading: np.ndarray, weights: np.ndarray, held: np.ndarray
-) -> np.ndarray:
-    """Daily returns of an index holding snapshot `held[t]`'s weights on row t.
-
-    The weights are renormalised over the assets trading on the row.
-    """
-    w = weights[held] * trading
-    return (w * np.where(trading, values, 0.0)).sum(axis=1) / w.sum(axis=1)
-
-
-def _calibrate(cap_weights: _CapWeights, style: np.ndarray) -> np.ndarray:
+def _calibrate(cap_weights: _CapWeights, month_starts: np.ndarray, style: np.ndarray) -> np.ndarray:
     """Daily 2025 shifts of the (market, value) factors that give the style returns.
 
-    With the weights fixed, each index's daily return is linear in the shifts, so
-    Newton's method on the log returns solves for them; the cap weights then move with
-    the shifted returns, so this repeats until the shifts stop changing.
+    A style index holds over each month the snapshot before it (its style's weights,
+    renormalised) and compounds each asset over the month, so the index's year is
+    ``prod_m (1 + sum_i w_mi (prod_t (1 + r_ti) - 1)) - 1``. With the weights fixed,
+    Newton's method solves for the shifts; the cap weights then move with the shifted
+    returns, so this repeats until the shifts stop changing.
     """
     shift = np.zeros(2)
-    held = np.searchsorted(cap_weights.before, np.arange(cap_weights.base.shape[0]), "right") - 1
-    if held.size == 0 or held[0] < 0 or not {"growth", "value"} <= set(style):
+    held = np.searchsorted(cap_weights.before, month_starts, side="right") - 1
+    if month_starts.size == 0 or held[0] < 0 or not {"growth", "value"} <= set(style):
         return shift
     targets = np.log1p([STYLE_RETURNS_2025["growth"], STYLE_RETURNS_2025["value"]])
+    base, directions, live = cap_weights.base, cap_weights.directions, cap_weights.trading
     for _ in range(50):
-        weights = cap_weights(shift)
-        paths = [
-            [
-                _index_returns(x, cap_weights.trading, weights * (style == name), held)
-                for x in (cap_weights.base, *cap_weights.directions)
-            ]
-            for name in ("growth", "value")
-        ]
+        weights = cap_weights(shift)[held]
+        indices = [np.where(style == name, weights, 0.0) for name in ("growth", "value")]
+        indices = [w / w.sum(axis=1, keepdims=True) for w in indices]
         previous = shift.copy()
         for _ in range(50):
+            daily = 1.0 + base + directions[0] * shift[0] + directions[1] * shift[1]
+            log_daily = np.where(live, np.log(daily), 0.0)
+            growth = np.exp(np.add.reduceat(log_daily, month_starts))
+            slopes = [
+                np.add.reduceat(np.where(live, d / daily, 0.0), month_starts) for d in directions
+            ]
             residual, jacobian = np.empty(2), np.empty((2, 2))
-            for k, (r0, a, b) in enumerate(paths):
-                daily = 1.0 + r0 + a * shift[0] + b * shift[1]
-                residual[k] = np.log(daily).sum() - targets[k]
-                jacobian[k] = (a / daily).sum(), (b / daily).sum()
+            for k, w in enumerate(indices):
+                month = 1.0 + (w * (growth - 1.0)).sum(axis=1)
+                residual[k] = np.log(month).sum() - targets[k]
+                jacobian[k] = [((w * growth * slope).sum(axis=1) / month).sum() for slope in slopes]
             step = np.linalg.solve(jacobian, residual)
             shift -= step
             if np.abs(step).max() <= 1e-17:
