@@ -445,7 +445,8 @@ def holdings_periods(
     Returns
     -------
     polars.DataFrame
-        Columns ``date asset sector wp wb ret``, one row per period and asset with a
+        Columns ``date asset sector wp wb ret`` (these names whatever the input's, so
+        that :func:`brinson` takes the frame as it is), one row per period and asset with a
         non-zero weight on either side (0.0 on the side that does not hold it), sorted
         by date then asset. A period is dated by its last return date. Each side holds
         its latest snapshot dated before the period's first return date, and `ret` is
@@ -510,13 +511,13 @@ def holdings_periods(
             f"sectors has no row for held asset {unlabelled.get_column(asset)[0]!r}"
         )
     return out.select(
-        date,
-        asset,
-        sector,
+        pl.col(date).alias("date"),
+        pl.col(asset).alias("asset"),
+        pl.col(sector).alias("sector"),
         pl.col("wp").cast(pl.Float64),
         pl.col("wb").cast(pl.Float64),
         pl.col("ret").fill_null(0.0),
-    ).sort(date, asset)
+    ).sort("date", "asset")
 
 
 def _period_returns(

@@ -1,0 +1,580 @@
+"""The ``factorcore`` command line: the demo, and the analytics on your own files.
+
+``factorcore demo`` runs everything on the built-in sample market;
+``factorcore exposures|attribution|diversification`` read CSV or Parquet files, call
+the Python API with the same options and write the result as CSV or Parquet.
+Problems with the files are reported as one line naming the file, column and row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import factorcore as fc
+from factorcore.errors import DtypeError, InvalidInputError
+
+FORMATS = (".csv", ".parquet")
+
+
+class FileError(Exception):
+    """A problem with a user's file, reported as one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 data error, 2 usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        args.run(args)
+    except (FileError, InvalidInputError, DtypeError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"factorcore: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("factorcore: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --- reading and writing files -------------------------------------------------------
+
+
+def read_table(
+    path: str | Path,
+    *,
+    date: str | None,
+    text: tuple[str, ...] = (),
+    numeric: tuple[str, ...] | None = None,
+) -> pl.DataFrame:
+    """A CSV or Parquet file with its `date` column parsed and numeric columns checked.
+
+    `text` columns stay strings; `numeric` lists the columns that must be numbers
+    (``None``: every column except `date` and `text`). A value that does not parse is
+    a :class:`FileError` naming the file, column and (1-based data) row.
+    """
+    path = Path(path)
+    name = path.name
+    frame = _read(path)
+    if date is not None:
+        if date not in frame.columns:
+            raise FileError(
+                f"{name}: no column {date!r} (columns: {', '.join(frame.columns[:12])})"
+            )
+        frame = frame.with_columns(_parse_dates(frame.get_column(date), name))
+    if numeric is None:
+        numeric = tuple(c for c in frame.columns if c != date and c not in text)
+    for column in numeric:
+        if column not in frame.columns:
+            raise FileError(
+                f"{name}: no column {column!r} (columns: {', '.join(frame.columns[:12])})"
+            )
+        frame = frame.with_columns(_parse_numbers(frame.get_column(column), name))
+    return frame
+
+
+def _read(path: Path) -> pl.DataFrame:
+    _check_input(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            # Everything as text first, so that a bad value can be reported by row.
+            return pl.read_csv(path, infer_schema=False)
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FileError(f"{path.name}: cannot read the file: {_first_line(exc)}") from None
+
+
+def _parse_dates(column: pl.Series, file: str) -> pl.Series:
+    if column.dtype in (pl.Date,) or isinstance(column.dtype, pl.Datetime):
+        parsed = column
+    elif column.dtype == pl.String:
+        text = column.str.strip_chars()
+        longest = text.str.len_chars().max()
+        to_type = pl.Datetime if longest is not None and longest > 10 else pl.Date
+        parsed = text.str.strptime(to_type, strict=False)
+        failed = parsed.is_null() & text.is_not_null()
+        if failed.any():
+            row = int(failed.arg_true()[0])
+            raise FileError(
+                f"{file}: column {column.name!r}, row {row + 1}: cannot parse "
+                f"{text[row]!r} as a date (expected YYYY-MM-DD)"
+            )
+    else:
+        raise FileError(f"{file}: column {column.name!r} holds {column.dtype}, not dates")
+    if parsed.null_count():
+        row = int(parsed.is_null().arg_true()[0])
+        raise FileError(f"{file}: column {column.name!r}, row {row + 1}: the date is empty")
+    return parsed
+
+
+def _parse_numbers(column: pl.Series, file: str) -> pl.Series:
+    if column.dtype.is_numeric():
+        return column
+    if column.dtype != pl.String:
+        raise FileError(f"{file}: column {column.name!r} holds {column.dtype}, not numbers")
+    text = column.str.strip_chars()
+    text = pl.select(pl.when(text.str.len_chars() > 0).then(text)).to_series().alias(column.name)
+    parsed = text.cast(pl.Float64, strict=False)
+    failed = parsed.is_null() & text.is_not_null()
+    if failed.any():
+        row = int(failed.arg_true()[0])
+        raise FileError(
+            f"{file}: column {column.name!r}, row {row + 1}: cannot parse {text[row]!r} as a number"
+        )
+    return parsed
+
+
+def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write `frame` as CSV or Parquet (by extension), creating the directory."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise FileError(
+            f"{path.name}: unsupported output type {suffix or '(none)'!r}; use .csv or .parquet"
+        )
+    labels = [c for c, t in frame.schema.items() if isinstance(t, (pl.Enum, pl.Categorical))]
+    frame = frame.with_columns(pl.col(labels).cast(pl.String))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".csv":
+            frame.write_csv(path)
+        else:
+            frame.write_parquet(path)
+    except OSError as exc:
+        raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    return path
+
+
+def _read_returns(path: str, date: str, asset: str, value: str) -> pl.DataFrame:
+    """Returns, wide or long (an `asset` and a `value` column)."""
+    header = _header(path)
+    if asset in header and value in header:
+        return read_table(path, date=date, text=(asset,), numeric=(value,))
+    return read_table(path, date=date)
+
+
+def _header(path: str) -> list[str]:
+    file = Path(path)
+    _check_input(file)
+    try:
+        if file.suffix.lower() == ".csv":
+            return pl.read_csv(file, n_rows=0, infer_schema=False).columns
+        return list(pl.read_parquet_schema(file))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FileError(f"{file.name}: cannot read the file: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_input(file: Path) -> None:
+    if file.suffix.lower() not in FORMATS:
+        raise FileError(
+            f"{file.name}: unsupported file type {file.suffix or '(none)'!r}; use .csv or .parquet"
+        )
+    if not file.is_file():
+        raise FileError(f"{file.name}: no such file")
+
+
+# --- progress ------------------------------------------------------------------------
+
+
+@contextmanager
+def progress(label: str, *, after: float = 2.0) -> Iterator[None]:
+    """Report on stderr every `after` seconds while a step runs longer than that."""
+    start = time.perf_counter()
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(after):
+            print(
+                f"  ... {label} ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True
+            )
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _finish(frame: pl.DataFrame, out: str) -> None:
+    path = write_table(frame, out)
+    print(f"wrote {path} ({frame.height} rows)")
+
+
+def _show(frame: pl.DataFrame, rows: int = 12) -> None:
+    with pl.Config(
+        tbl_rows=rows,
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=120,
+        float_precision=4,
+    ):
+        print(frame)
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def _exposures(args: argparse.Namespace) -> None:
+    returns = _read_returns(args.returns, args.date, args.asset, args.value)
+    factors = read_table(args.factors, date=args.date)
+    with progress("rolling regressions"):
+        out = fc.rolling_exposures(
+            returns,
+            factors,
+            window=args.window,
+            min_periods=args.min_periods,
+            halflife=args.halflife,
+            intercept=not args.no_intercept,
+            tstats=args.tstats,
+            date=args.date,
+            asset=args.asset,
+            value=args.value,
+        )
+    names = [c for c in factors.columns if c != args.date]
+    if out.height:
+        last = out.get_column(args.date).max()
+        print(f"Exposures on {last} (cross-section over assets):")
+        _show(
+            out.filter(pl.col(args.date) == last)
+            .select(names)
+            .describe(percentiles=(0.5,))
+            .filter(pl.col("statistic").is_in(["count", "mean", "std", "min", "50%", "max"]))
+        )
+    _finish(out, args.out)
+
+
+def _attribution(args: argparse.Namespace) -> None:
+    built = (args.returns, args.portfolio, args.benchmark, args.sectors)
+    if args.data is not None:
+        if any(p is not None for p in built):
+            raise FileError("give either --data, or --returns --portfolio --benchmark --sectors")
+        header = _header(args.data)
+        text = tuple(c for c in (args.sector, args.asset) if c in header)
+        data = read_table(args.data, date=args.date, text=text)
+    else:
+        missing = [
+            flag
+            for flag, p in zip(
+                ("--returns", "--portfolio", "--benchmark", "--sectors"), built, strict=True
+            )
+            if p is None
+        ]
+        if missing:
+            raise FileError(f"attribution needs --data, or all of {', '.join(missing)} as well")
+        weights = {"date": args.date, "text": (args.asset,), "numeric": ("weight",)}
+        with progress("building the holdings periods"):
+            data = fc.holdings_periods(
+                _read_returns(args.returns, args.date, args.asset, "return"),
+                read_table(args.portfolio, **weights),
+                read_table(args.benchmark, **weights),
+                read_table(args.sectors, date=None, text=(args.asset, args.sector), numeric=()),
+                every=args.every,
+                date=args.date,
+                asset=args.asset,
+                sector=args.sector,
+            )
+    with progress("attribution"):
+        effects = fc.brinson(
+            data,
+            method=args.method,
+            top_down=args.top_down,
+            date=args.date,
+            sector=args.sector,
+            asset=args.asset,
+        )
+        link = args.link or ("geometric" if args.method == "geometric" else "carino")
+        linked = fc.link(effects, method=link, date=args.date, sector=args.sector)
+    periods = effects.get_column(args.date).n_unique()
+    print(f"Sector attribution ({args.method}) over {periods} periods, linked ({link}):")
+    _show(linked, rows=40)
+    _finish(linked if args.link else effects, args.out)
+
+
+def _diversification(args: argparse.Namespace) -> None:
+    returns = _read_returns(args.returns, args.date, "asset", "return")
+    weights: Any = None
+    if args.weights is not None:
+        header = _header(args.weights)
+        dated = args.date in header
+        table = read_table(
+            args.weights, date=args.date if dated else None, text=("asset",), numeric=("weight",)
+        )
+        if dated:
+            weights = table
+        else:
+            if table.get_column("asset").is_duplicated().any():
+                dup = table.filter(pl.col("asset").is_duplicated()).get_column("asset")[0]
+                raise FileError(f"{Path(args.weights).name}: asset {dup!r} is listed twice")
+            weights = dict(table.select("asset", "weight").iter_rows())
+    with progress("diversification scores"):
+        out = fc.diversification(
+            returns,
+            weights,
+            window=args.window,
+            step=args.step,
+            shrinkage=args.shrinkage,
+            date=args.date,
+            max_iter=args.max_iter,
+        )
+    print(f"Diversification over {out.height} window(s), the last ones:")
+    _show(out.tail(5))
+    _finish(out, args.out)
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from factorcore.demo import run
+
+    run(Path(args.out), seed=args.seed, charts=not args.no_charts)
+
+
+# --- the parser ----------------------------------------------------------------------
+
+
+def _window(text: str) -> int | None:
+    if text.lower() == "expanding":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of rows or 'expanding', got {text!r}"
+        ) from None
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="factorcore",
+        description="Rolling factor exposures, sector attribution and diversification scores.",
+        epilog="Example: factorcore demo --out demo-output",
+    )
+    parser.add_argument("--version", action="version", version=f"factorcore {fc.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(
+        name: str, help: str, example: str, run: Callable[[argparse.Namespace], None]
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"Example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=run)
+        return sub
+
+    demo = command(
+        "demo",
+        "Run exposures, attribution and diversification on the built-in sample market and "
+        "print a report; write the tables (Parquet) and charts (PNG).",
+        "factorcore demo --out demo-output",
+        _demo,
+    )
+    demo.add_argument(
+        "--out",
+        default="demo-output",
+        metavar="DIR",
+        help="directory for the tables and charts (default: demo-output)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="seed of the sample market (default: 0)")
+    demo.add_argument(
+        "--no-charts",
+        action="store_true",
+        help="write no charts (they need matplotlib: pip install 'factorcore[plot]')",
+    )
+
+    exposures = command(
+        "exposures",
+        "Rolling factor exposures (time-series regressions of each asset on the factors).",
+        "factorcore exposures --returns returns.csv --factors factors.csv --window 252 "
+        "--halflife 63 --tstats --out exposures.parquet",
+        _exposures,
+    )
+    _returns_option(
+        exposures, "asset returns: wide (date + one column per asset) or long (date, asset, return)"
+    )
+    exposures.add_argument(
+        "--factors",
+        required=True,
+        metavar="FILE",
+        help="factor returns, wide: date + one column per factor",
+    )
+    exposures.add_argument(
+        "--window", required=True, type=_window, metavar="N", help="rows per window, or 'expanding'"
+    )
+    exposures.add_argument(
+        "--min-periods",
+        type=int,
+        metavar="N",
+        help="fewest valid rows for a result (default: the window; with 'expanding': factors + 2)",
+    )
+    exposures.add_argument(
+        "--halflife",
+        type=float,
+        metavar="H",
+        help="exponential weights: a row H rows older weighs half (default: equal weights)",
+    )
+    exposures.add_argument(
+        "--no-intercept", action="store_true", help="regress without an intercept (no alpha)"
+    )
+    exposures.add_argument(
+        "--tstats", action="store_true", help="also write t-statistics (t_alpha, t_<factor>)"
+    )
+    _column_options(exposures, asset=True, value=True)
+    _out_option(exposures)
+
+    attribution = command(
+        "attribution",
+        "Sector attribution of the active return (Brinson), per period and linked over the "
+        "periods, from ready Brinson rows (--data) or daily returns and weight snapshots.",
+        "factorcore attribution --returns returns.csv --portfolio portfolio.csv "
+        "--benchmark benchmark.csv --sectors sectors.csv --link carino --out linked.csv",
+        _attribution,
+    )
+    attribution.add_argument(
+        "--data",
+        metavar="FILE",
+        help="Brinson rows: sector level (date sector wp wb rp rb) "
+        "or holdings level (date asset sector wp wb ret)",
+    )
+    attribution.add_argument(
+        "--returns", metavar="FILE", help="daily asset returns, wide or long (date, asset, return)"
+    )
+    attribution.add_argument(
+        "--portfolio", metavar="FILE", help="portfolio weight snapshots: date, asset, weight"
+    )
+    attribution.add_argument(
+        "--benchmark", metavar="FILE", help="benchmark weight snapshots: date, asset, weight"
+    )
+    attribution.add_argument(
+        "--sectors", metavar="FILE", help="sector of each asset: asset, sector"
+    )
+    attribution.add_argument(
+        "--every",
+        default="1mo",
+        metavar="INTERVAL",
+        help="period length with --returns: 1mo, 1q, 1w, ... (default: 1mo)",
+    )
+    attribution.add_argument(
+        "--method",
+        choices=("bf", "bhb", "geometric"),
+        default="bf",
+        help="bf (Brinson-Fachler, default), bhb (Brinson-Hood-Beebower), geometric",
+    )
+    attribution.add_argument(
+        "--top-down", action="store_true", help="fold the interaction into selection"
+    )
+    attribution.add_argument(
+        "--link",
+        choices=("carino", "menchero", "grap", "frongello", "geometric"),
+        help="write the effects linked over all periods (one row per sector) with this "
+        "method instead of the per-period table",
+    )
+    _column_options(attribution, asset=True, sector=True)
+    _out_option(attribution)
+
+    diversification = command(
+        "diversification",
+        "Correlation-aware diversification scores: diversification ratio, effective number of "
+        "assets and of bets (principal components, minimum torsion), absorption ratio.",
+        "factorcore diversification --returns returns.parquet --weights weights.csv "
+        "--window 252 --step 21 --out scores.csv",
+        _diversification,
+    )
+    _returns_option(
+        diversification,
+        "asset returns: wide (date + one column per asset) or long (date, asset, return)",
+    )
+    diversification.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="static weights (asset, weight) or snapshots (date, asset, weight); "
+        "default: equal weights",
+    )
+    diversification.add_argument(
+        "--window",
+        type=_window,
+        metavar="N",
+        help="rows per window (default: one result for the whole sample)",
+    )
+    diversification.add_argument(
+        "--step", type=int, default=1, metavar="N", help="rows between windows (default: 1)"
+    )
+    diversification.add_argument(
+        "--shrinkage",
+        choices=("ledoit-wolf",),
+        help="shrink the covariance (default: sample covariance)",
+    )
+    diversification.add_argument(
+        "--max-iter",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bound on the minimum-torsion iterations per window (default: 1000)",
+    )
+    _column_options(diversification)
+    _out_option(diversification)
+    return parser
+
+
+def _returns_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--returns", required=True, metavar="FILE", help=help)
+
+
+def _column_options(
+    parser: argparse.ArgumentParser,
+    *,
+    asset: bool = False,
+    value: bool = False,
+    sector: bool = False,
+) -> None:
+    parser.add_argument(
+        "--date", default="date", metavar="COL", help="name of the date column (default: date)"
+    )
+    if asset:
+        parser.add_argument(
+            "--asset",
+            default="asset",
+            metavar="COL",
+            help="name of the asset column of long files (default: asset)",
+        )
+    if value:
+        parser.add_argument(
+            "--value",
+            default="return",
+            metavar="COL",
+            help="name of the return column of long files (default: return)",
+        )
+    if sector:
+        parser.add_argument(
+            "--sector",
+            default="sector",
+            metavar="COL",
+            help="name of the sector column (default: sector)",
+        )
+
+
+def _out_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="output file, .csv or .parquet"
+    )
