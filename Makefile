@@ -7,10 +7,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-rust test-python develop lint format bench bench-deps bench-quick clean
+.PHONY: help demo readme-charts test test-rust test-python develop lint format bench bench-deps bench-quick clean
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml
 develop: $(STAMP)  ## Build the Rust core (release) into the virtualenv
 	$(VENV)/bin/maturin develop --release --quiet
 
-demo: develop  ## Main job: rolling exposures of the built-in sample market
-	$(PY) -m factorcore.demo
+demo: develop  ## Main job: all analytics on the built-in sample market (report; tables, charts in demo-output/)
+	$(VENV)/bin/factorcore demo --out demo-output
+
+readme-charts: demo  ## Refresh the README's charts (docs/img) from the demo
+	mkdir -p docs/img
+	cp demo-output/*.png docs/img/
 
 test-rust:  ## Kernel tests (cargo test, no Python needed)
 	cargo test --lib --quiet
@@ -61,4 +65,4 @@ bench-quick: develop bench-deps  ## Quick benchmarks (smaller sizes)
 
 clean:  ## Remove build products and the virtualenv
 	cargo clean
-	rm -rf $(VENV) dist bench-results .pytest_cache .hypothesis
+	rm -rf $(VENV) dist bench-results demo-output .pytest_cache .hypothesis
