@@ -251,10 +251,10 @@ def _exposures(args: argparse.Namespace) -> None:
         )
     names = [c for c in factors.columns if c != args.date]
     if out.height:
-        last = out.get_column(args.date).max()
+        last = out.get_column("date").max()  # the output's date column is always `date`
         print(f"Exposures on {last} (cross-section over assets):")
         _show(
-            out.filter(pl.col(args.date) == last)
+            out.filter(pl.col("date") == last)
             .select(names)
             .describe(percentiles=(0.5,))
             .filter(pl.col("statistic").is_in(["count", "mean", "std", "min", "50%", "max"]))
@@ -266,7 +266,7 @@ def _attribution(args: argparse.Namespace) -> None:
     built = (args.returns, args.portfolio, args.benchmark, args.sectors)
     if args.data is not None:
         if any(p is not None for p in built):
-            raise FileError("give either --data, or --returns --portfolio --benchmark --sectors")
+            args.usage("give either --data, or --returns --portfolio --benchmark --sectors")
         header = _header(args.data)
         text = tuple(c for c in (args.sector, args.asset) if c in header)
         data = read_table(args.data, date=args.date, text=text)
@@ -279,7 +279,7 @@ def _attribution(args: argparse.Namespace) -> None:
             if p is None
         ]
         if missing:
-            raise FileError(f"attribution needs --data, or all of {', '.join(missing)} as well")
+            args.usage(f"attribution needs --data, or {', '.join(missing)} as well")
         weights = {"date": args.date, "text": (args.asset,), "numeric": ("weight",)}
         with progress("building the holdings periods"):
             data = fc.holdings_periods(
@@ -380,7 +380,7 @@ def _parser() -> argparse.ArgumentParser:
             epilog=f"Example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, usage=sub.error)  # usage(message) exits with code 2
         return sub
 
     demo = command(

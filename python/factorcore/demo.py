@@ -53,6 +53,7 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
 
     _heading("Diversification: how many bets")
     scores, benchmark = _diversification(market)
+    over_time = scores  # the charts show the portfolios; the benchmark has its last window
     _diversification_story(scores, benchmark, portfolios, market)
 
     tables = {
@@ -62,14 +63,14 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
         "portfolio_exposures": held,
         "attribution": effects,
         "attribution_linked": linked,
-        "diversification": scores,
+        "diversification": pl.concat([scores, benchmark]),
     }
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.write_parquet(out / f"{name}.parquet")
     written = [f"{name}.parquet" for name in tables]
     if charts:
-        written += _charts(out, tables)
+        written += _charts(out, {**tables, "diversification": over_time})
     print(f"\nWrote {', '.join(written)} to {out}/ in {time.perf_counter() - start:.1f} s.")
     return tables
 
