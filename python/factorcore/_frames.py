@@ -156,3 +156,19 @@ def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[Any]:
                 "Categorical or integer labels"
             )
     return keys
+
+
+def sector_labels(sectors: Any, asset: str, sector: str) -> pl.DataFrame:
+    """The sector map as String columns `asset` and `sector`: one row per asset, no nulls."""
+    labels = as_frame(sectors, "sectors")
+    require_columns(labels, [asset, sector], "sectors")
+    labels = labels.select(
+        pl.col(asset).cast(pl.String).alias("asset"), pl.col(sector).cast(pl.String).alias("sector")
+    )
+    if labels.get_column("asset").is_duplicated().any():
+        dup = labels.filter(pl.col("asset").is_duplicated()).get_column("asset")[0]
+        raise InvalidInputError(f"sectors lists asset {dup!r} more than once")
+    if labels.get_column("sector").null_count():
+        row = labels.filter(pl.col("sector").is_null()).get_column("asset")[0]
+        raise InvalidInputError(f"sectors has a null sector for asset {row!r}")
+    return labels

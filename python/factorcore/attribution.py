@@ -16,6 +16,7 @@ from factorcore._frames import (
     float_column,
     label_keys,
     require_columns,
+    sector_labels,
 )
 from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 
@@ -473,12 +474,7 @@ def holdings_periods(
     ['date', 'asset', 'sector', 'wp', 'wb', 'ret']
     """
     returns = as_frame(returns, "returns")
-    labels = as_frame(sectors, "sectors")
-    require_columns(labels, [asset, sector], "sectors")
-    labels = labels.select(pl.col(asset).cast(pl.String), pl.col(sector).cast(pl.String))
-    if labels.get_column(asset).is_duplicated().any():
-        dup = labels.filter(pl.col(asset).is_duplicated()).get_column(asset)[0]
-        raise InvalidInputError(f"sectors lists asset {dup!r} more than once")
+    labels = sector_labels(sectors, asset, sector).rename({"asset": asset, "sector": sector})
     periods, compounded = _period_returns(returns, every, date, asset, value)
     sides = [
         _held_weights(frame, side, periods, date, asset, weight)

@@ -18,6 +18,7 @@ from factorcore._frames import (
     dates_of,
     float_column,
     require_columns,
+    sector_labels,
 )
 from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
 from factorcore.exposures import _long_to_wide
@@ -510,18 +511,7 @@ def sector_coherence(
     width, ends = _window_grid(window, step, n_rows)
     if n_clusters is not None:
         n_clusters = count_arg(n_clusters, "n_clusters")
-    labels = as_frame(sectors, "sectors")
-    require_columns(labels, [asset, sector], "sectors")
-    labels = labels.select(
-        pl.col(asset).cast(pl.String).alias("asset"), pl.col(sector).cast(pl.String).alias("sector")
-    )
-    if labels.get_column("asset").is_duplicated().any():
-        dup = labels.filter(pl.col("asset").is_duplicated()).get_column("asset")[0]
-        raise InvalidInputError(f"sectors lists asset {dup!r} more than once")
-    if labels.get_column("sector").null_count():
-        row = labels.filter(pl.col("sector").is_null()).get_column("asset")[0]
-        raise InvalidInputError(f"sectors has a null sector for asset {row!r}")
-    sector_of = dict(labels.iter_rows())
+    sector_of = dict(sector_labels(sectors, asset, sector).iter_rows())
     unlabelled = [a for a in assets if a not in sector_of]
     if unlabelled:
         raise InvalidInputError(
