@@ -1049,3 +1049,36 @@ def test_demo_writes_charts_to_default_folder(tmp_path):
         assert (out / name).is_file(), f"{name} not written in {out}"
     for name in DEMO_CHARTS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+
+
+def report_table(stdout: str, column: str) -> dict[str, dict[str, str]]:
+    """The Markdown table of the report whose header names `column`: row label -> cells."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|") and column in line)
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def test_demo_report_scores_match_api(demo_run, market):
+    """The report's last-window table: the factor bets of each portfolio's latest holdings
+    (fc.factor_bets on the last date's exposures) and the holdings' scores."""
+    result, out = demo_run
+    table = report_table(result.stdout, "factor_bets")
+    assert set(table) == {*PORTFOLIOS, "benchmark"}
+    exposures = fc.rolling_exposures(market.returns, market.factors, window=252, halflife=63)
+    latest = exposures.filter(pl.col("date") == pl.col("date").max())
+    scores = pl.read_parquet(out / "diversification.parquet")
+    last = scores.filter(pl.col("date") == pl.col("date").max())
+    for name, weights in {**market.portfolios, "benchmark": market.benchmark}.items():
+        holdings = weights.filter(pl.col("date") == pl.col("date").max())
+        bets = fc.factor_bets(latest, market.factors, holdings, window=252)["enb_mt"][-1]
+        assert float(table[name]["factor_bets"]) == pytest.approx(round(bets, 2), abs=1e-9)
+        assert int(table[name]["holdings"]) == holdings.height
+        effective = last.filter(pl.col("portfolio") == name)["effective_n"][0]
+        assert float(table[name]["effective_n"]) == pytest.approx(round(effective, 2), abs=1e-9)

@@ -54,7 +54,8 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
     _heading("Diversification: how many bets")
     scores, benchmark = _diversification(market)
     over_time = scores  # the charts show the portfolios; the benchmark has its last window
-    _diversification_story(scores, benchmark, portfolios, market)
+    bets = _factor_bets(exposures, portfolios, market)
+    _diversification_story(scores, benchmark, bets, portfolios, market)
 
     tables = {
         "exposures": exposures.join(
@@ -238,9 +239,23 @@ def _diversification(market: SampleMarket) -> tuple[pl.DataFrame, pl.DataFrame]:
     return scores, benchmark
 
 
+def _factor_bets(
+    exposures: pl.DataFrame, portfolios: dict[str, pl.DataFrame], market: SampleMarket
+) -> dict[str, float]:
+    """Minimum-torsion bets of each portfolio's latest holdings on the five factors."""
+    latest = exposures.filter(pl.col("date") == pl.col("date").max())
+    bets = {}
+    for name, weights in portfolios.items():
+        holdings = weights.filter(pl.col("date") == pl.col("date").max())
+        scores = fc.factor_bets(latest, market.factors, holdings, window=WINDOW)
+        bets[name] = scores.get_column("enb_mt")[-1]
+    return bets
+
+
 def _diversification_story(
     scores: pl.DataFrame,
     benchmark: pl.DataFrame,
+    factor_bets: dict[str, float],
     portfolios: dict[str, pl.DataFrame],
     market: SampleMarket,
 ) -> None:
@@ -262,6 +277,7 @@ def _diversification_story(
         .alias("holdings"),
         pl.col("portfolio").replace_strict(sectors_held, return_dtype=pl.UInt32).alias("sectors"),
         *(pl.col(c).round(2) for c in columns),
+        pl.col("portfolio").replace_strict(factor_bets).round(2).alias("factor_bets"),
     )
     print(f"{WINDOW}-day window ending {last}, scores of the holdings:")
     _show(table)
@@ -270,7 +286,9 @@ def _diversification_story(
         "(one market factor carries\nmost of a long-only portfolio's risk); enb_mt counts "
         "minimum-torsion bets: how evenly the risk spreads\nover the holdings once they are "
         "decorrelated as little as possible. enb_mt is NaN when the window has\nno more rows "
-        "than holdings (singular covariance): shrinkage='ledoit-wolf' scores those."
+        "than holdings (singular covariance): shrinkage='ledoit-wolf' scores those.\n"
+        "factor_bets: minimum-torsion bets of the portfolio's exposures on the five factors; "
+        "about one: the\nmarket is the one bet that holdings and sectors hide."
     )
     for name in market.portfolios:
         mine = scores.filter(pl.col("portfolio") == name)
