@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo readme-charts test test-rust test-python develop lint format bench bench-deps bench-quick clean
+.PHONY: help demo readme-charts test test-rust test-python develop lint format bench bench-ci bench-deps bench-quick clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.16,<2" "numpy>=2.0" "polars>=2.0,<3" \
 		"pytest>=8" "hypothesis>=6.170" "statsmodels>=0.15" "pandas>=2.2" "skfolio>=1.12" \
-		"ruff>=0.14" "matplotlib>=3.10"
+		"ruff>=0.14" "matplotlib>=3.10" "check-jsonschema>=0.39"
 	touch $(STAMP)
 
 develop: $(STAMP)  ## Build the Rust core (release) into the virtualenv
@@ -38,7 +38,8 @@ test-python: develop  ## Python tests (API, reference agreement, bad input, thre
 
 test: test-rust test-python  ## The whole test suite: cargo tests, then pytest
 
-lint: $(STAMP)  ## ruff, rustfmt and clippy (warnings are errors)
+lint: $(STAMP)  ## ruff, rustfmt, clippy (warnings are errors) and the GitHub workflows' schema
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
 	cargo fmt --check
@@ -50,15 +51,28 @@ format: $(STAMP)  ## Format Rust and Python sources
 	$(VENV)/bin/ruff check --fix python tests benches
 
 bench-deps: $(STAMP)
-	$(PY) -m pip install --quiet "polars-ols>=0.3.5" psutil
+	$(PY) -m pip install --quiet "polars-ols>=0.3.5" "pytest-benchmark>=5.1" psutil
 
-bench: develop bench-deps  ## Full benchmarks against the peers (several minutes; needs a quiet machine)
+BENCH_PYTEST := $(PY) -m pytest benches -q -p no:cacheprovider --benchmark-only \
+	--benchmark-max-time=0.5 --benchmark-min-rounds=3 --benchmark-columns=min,median,rounds
+
+bench: develop bench-deps  ## Full report (capability targets, comparisons, scaling; ~15 min, quiet machine)
 	mkdir -p bench-results
 	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
 	$(PY) benches/bench_attribution.py --out bench-results/attribution.md
 	$(PY) benches/bench_diversification.py --out bench-results/diversification.md
+	FACTORCORE_BENCH=full $(BENCH_PYTEST) --benchmark-json=bench-results/full.json
+	$(PY) benches/ratios.py bench-results/full.json --baseline benches/baseline-full.json \
+		--out bench-results/comparisons.md
+	$(PY) benches/scaling.py --out bench-results
+	$(PY) benches/readme.py bench-results README.md
 
-bench-quick: develop bench-deps  ## Quick benchmarks (smaller sizes)
+bench-ci: develop bench-deps  ## Quick comparison with the peers; fails when factorcore loses its lead (CI)
+	mkdir -p bench-results
+	$(BENCH_PYTEST) --benchmark-json=bench-results/quick.json
+	$(PY) benches/ratios.py bench-results/quick.json --check --out bench-results/quick.md
+
+bench-quick: develop bench-deps  ## Quick runs of the capability-target scripts (smaller sizes)
 	$(PY) benches/bench_exposures.py --quick
 	$(PY) benches/bench_attribution.py --quick
 	$(PY) benches/bench_diversification.py --quick
