@@ -69,8 +69,20 @@ def seconds(t: float) -> str:
     return f"{t * 1e6:.0f} µs"
 
 
+def peer_time(r: Ratio) -> str:
+    return seconds(r.peer_time) + (f" (x{r.scale:.3g} extrap.)" if r.scale != 1 else "")
+
+
 def table(rows: list[Ratio], baseline: dict[str, float], margin: float) -> tuple[str, list[str]]:
     """The Markdown table and the list of failures against the baseline."""
+    if not baseline:
+        lines = ["| workload | factorcore | peer | peer time | speed-up |", "|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| {r.group} | {seconds(r.factorcore)} | {r.peer} | {peer_time(r)} | "
+                f"{r.speedup:.2f}x |"
+            )
+        return "\n".join(lines) + "\n", []
     lines = [
         "| workload | factorcore | peer | peer time | speed-up | baseline | floor | pass |",
         "|---|---|---|---|---|---|---|---|",
@@ -83,9 +95,8 @@ def table(rows: list[Ratio], baseline: dict[str, float], margin: float) -> tuple
         verdict = "new" if floor is None else ("pass" if r.speedup >= floor else "**FAIL**")
         if verdict == "**FAIL**":
             failures.append(f"{key}: speed-up {r.speedup:.2f}x < floor {floor:.2f}x")
-        peer_time = seconds(r.peer_time) + (f" (x{r.scale:g} extrap.)" if r.scale != 1 else "")
         lines.append(
-            f"| {r.group} | {seconds(r.factorcore)} | {r.peer} | {peer_time} | "
+            f"| {r.group} | {seconds(r.factorcore)} | {r.peer} | {peer_time(r)} | "
             f"{r.speedup:.2f}x | {'-' if known is None else f'{known:.2f}x'} | "
             f"{'-' if floor is None else f'{floor:.2f}x'} | {verdict} |"
         )
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "--margin", type=float, default=MARGIN, help="share of the lead that may be lost (0.5)"
     )
     parser.add_argument("--baseline", type=Path, default=BASELINE, help="baseline speed-ups (JSON)")
+    parser.add_argument("--no-baseline", action="store_true", help="the speed-ups only")
     parser.add_argument(
         "--update-baseline", action="store_true", help="write these speed-ups as the baseline"
     )
@@ -113,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         speedups = {f"{r.group} :: {r.peer}": round(r.speedup, 3) for r in rows}
         args.baseline.write_text(json.dumps(speedups, indent=1, ensure_ascii=False) + "\n")
         print(f"wrote {len(speedups)} baseline speed-ups to {args.baseline}")
-    baseline = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
+    baseline = {}
+    if not args.no_baseline and args.baseline.exists():
+        baseline = json.loads(args.baseline.read_text())
     markdown, failures = table(rows, baseline, args.margin)
     print(markdown)
     if args.out:
