@@ -5,6 +5,23 @@ from typing import TypedDict
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "DtypeError",
+    "InvalidInputError",
+    "NonFiniteError",
+    "__version__",
+    "brinson",
+    "correlation_clusters",
+    "diversification",
+    "factor_contributions",
+    "link",
+    "link_sectors",
+    "risk_contributions",
+    "rolling_ols",
+    "rolling_ols_columns",
+    "sector_coherence",
+]
+
 __version__: str
 
 class InvalidInputError(ValueError):
