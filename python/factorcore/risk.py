@@ -264,16 +264,20 @@ def risk_contributions(
         )
     held = [a for a, w in zip(assets, vector, strict=True) if w != 0.0]
     held_weights = np.ascontiguousarray(vector[vector != 0.0])
-    complete = returns.select(held).with_columns(pl.all().cast(pl.Float64)).fill_nan(None)
-    rows = complete.select(pl.all_horizontal(pl.all().is_not_null())).to_series()
-    kept = returns.filter(rows) if not rows.all() else returns
+    columns = [float_column(returns.get_column(a)) for a in held]
+    complete = np.ones(dates.len(), dtype=bool)
+    for column in columns:
+        complete &= ~np.isnan(column)
+    if not complete.all():
+        columns = [column[complete] for column in columns]
+        dates = dates.filter(complete)
     out = _call(
         _core.risk_contributions,
-        [float_column(kept.get_column(a)) for a in held],
-        kept.height,
+        columns,
+        dates.len(),
         held_weights,
         assets=held,
-        dates=dates.filter(rows) if not rows.all() else dates,
+        dates=dates,
         shrinkage=shrinkage,
     )
     return pl.DataFrame(
