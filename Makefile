@@ -105,12 +105,12 @@ BENCH_PYTEST := -m pytest benches -q -p no:cacheprovider --benchmark-only \
 
 bench: develop bench-deps  ## Full report (capability targets, comparisons, scaling; ~15 min, quiet machine)
 	mkdir -p bench-results
+	$(PY) benches/scaling.py --out bench-results  # first: later runs leave memory fragmented
 	$(PY) benches/bench_exposures.py --out bench-results/exposures.md
 	$(PY) benches/bench_attribution.py --out bench-results/attribution.md
 	$(PY) benches/bench_diversification.py --out bench-results/diversification.md
 	FACTORCORE_BENCH=full $(PY) $(BENCH_PYTEST) --benchmark-json=bench-results/full.json
 	$(PY) benches/ratios.py bench-results/full.json --no-baseline --out bench-results/comparisons.md
-	$(PY) benches/scaling.py --out bench-results
 	$(PY) benches/readme.py bench-results README.md
 
 bench-ci: $(WHEEL_VENV)/.installed  ## Quick comparison with the peers (installed wheel); fails when factorcore loses its lead
