@@ -12,10 +12,19 @@ WPY    := $(WHEEL_VENV)/bin/python
 # that glibc whatever this machine has; maturin finds it through the virtualenv's python.
 MANYLINUX ?= manylinux_2_28
 MATURIN := env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CURDIR)/$(VENV)/bin/maturin
+ifeq ($(shell uname -s),Linux)
+WHEEL_FLAGS := --zig --compatibility $(MANYLINUX)
+AUDIT := $(VENV)/bin/auditwheel show
+else
+WHEEL_FLAGS :=
+AUDIT := true
+endif
 # PATH without the directories that hold cargo or rustc: the wheel must work without Rust.
-NO_RUST := env PATH="$(shell for d in $$(echo "$$PATH" | tr ':' ' '); do \
-	[ -x "$$d/cargo" ] || [ -x "$$d/rustc" ] || printf '%s:' "$$d"; done)"
-SOURCES := Cargo.toml Cargo.lock pyproject.toml README.md LICENSE \
+# The interpreter is resolved first, in case it shares a directory with cargo (/usr/bin).
+PYTHON_BIN := $(shell command -v $(PYTHON))
+NO_RUST := env PATH="$(shell echo "$$PATH" | tr ':' '\n' | while read -r d; do \
+	[ -x "$$d/cargo" ] || [ -x "$$d/rustc" ] || echo "$$d"; done | paste -sd: -)"
+SOURCES := Cargo.toml Cargo.lock pyproject.toml LICENSE \
 	$(shell find src python -type f -not -name '*.so' -not -path '*/__pycache__/*')
 
 .DEFAULT_GOAL := help
@@ -49,8 +58,8 @@ test-rust:  ## Kernel tests (cargo test, no Python needed)
 
 dist/.built: $(STAMP) $(SOURCES)
 	rm -rf dist
-	$(MATURIN) build --release --quiet --out dist --zig --compatibility $(MANYLINUX)
-	$(VENV)/bin/auditwheel show dist/factorcore-*.whl
+	$(MATURIN) build --release --quiet --out dist $(WHEEL_FLAGS)
+	$(AUDIT) dist/factorcore-*.whl
 	@ls -l dist/factorcore-*.whl | awk '{printf "wheel size: %.1f MiB\n", $$5 / 1048576}'
 	touch $@
 
@@ -58,9 +67,9 @@ wheel: dist/.built  ## Release wheel (abi3, manylinux, LTO) in dist/
 
 $(WHEEL_VENV)/.installed: dist/.built
 	rm -rf $(WHEEL_VENV)
-	$(NO_RUST) $(PYTHON) -m venv $(WHEEL_VENV)
+	$(NO_RUST) $(PYTHON_BIN) -m venv $(WHEEL_VENV)
 	$(NO_RUST) $(WPY) -m pip install --quiet --upgrade pip
-	$(NO_RUST) $(WPY) -m pip install --quiet "$$(ls dist/factorcore-*.whl)[test,plot]"
+	$(NO_RUST) $(WPY) -m pip install --quiet "$$(ls dist/factorcore-*.whl)[test,plot,bench]" "mypy>=1.18"
 	touch $@
 
 test-python: $(WHEEL_VENV)/.installed  ## Python tests against the installed wheel, without Rust on PATH
@@ -71,15 +80,16 @@ test: test-rust test-python  ## The whole test suite: cargo tests, then pytest a
 sdist-check: $(STAMP)  ## The sdist builds into a working wheel from a fresh directory
 	rm -rf dist-sdist
 	$(MATURIN) sdist --out dist-sdist
-	set -e; tmp=$$(mktemp -d); tar -xzf dist-sdist/factorcore-*.tar.gz -C $$tmp; \
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tar -xzf dist-sdist/factorcore-*.tar.gz -C $$tmp; \
 	cd $$tmp/factorcore-*/; \
 	CARGO_TARGET_DIR=$(CURDIR)/target $(MATURIN) build --release --quiet \
-		--out $$tmp/wheel --zig --compatibility $(MANYLINUX); \
-	$(NO_RUST) $(PYTHON) -m venv $$tmp/env; \
+		--out $$tmp/wheel $(WHEEL_FLAGS); \
+	$(NO_RUST) $(PYTHON_BIN) -m venv $$tmp/env; \
 	$(NO_RUST) $$tmp/env/bin/python -m pip install --quiet $$tmp/wheel/factorcore-*.whl; \
 	cd $$tmp; $(NO_RUST) $$tmp/env/bin/factorcore demo --no-charts --out $$tmp/demo > $$tmp/demo.log; \
 	grep -q "== Diversification: how many bets ==" $$tmp/demo.log; \
-	echo "sdist -> wheel -> demo in a clean environment: ok"; rm -rf $$tmp
+	echo "sdist -> wheel -> demo in a clean environment: ok"
 
 lint-workflows: $(STAMP)  ## The GitHub workflows against their JSON schema
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -89,7 +99,6 @@ lint: lint-workflows $(WHEEL_VENV)/.installed  ## ruff, rustfmt, clippy (warning
 	$(VENV)/bin/ruff format --check python tests benches
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
-	$(NO_RUST) $(WPY) -m pip install --quiet "mypy>=1.18"
 	$(NO_RUST) $(WPY) -m mypy.stubtest factorcore._core
 
 format: $(STAMP)  ## Format Rust and Python sources
@@ -114,7 +123,6 @@ bench: develop bench-deps  ## Full report (capability targets, comparisons, scal
 	$(PY) benches/readme.py bench-results README.md
 
 bench-ci: $(WHEEL_VENV)/.installed  ## Quick comparison with the peers (installed wheel); fails when factorcore loses its lead
-	$(NO_RUST) $(WPY) -m pip install --quiet "$$(ls dist/factorcore-*.whl)[bench]"
 	mkdir -p bench-results
 	$(NO_RUST) $(WPY) $(BENCH_PYTEST) --benchmark-json=bench-results/quick.json
 	$(WPY) benches/ratios.py bench-results/quick.json --check --out bench-results/quick.md

@@ -29,7 +29,9 @@ WHOLE = ("comparisons", "scaling")
 
 def first_table(text: str) -> str:
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        raise SystemExit("a results file holds no Markdown table")
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
     return "\n".join(lines[start:end])
 

@@ -485,6 +485,28 @@ def test_attribution_from_returns_and_weights(
     assert_sectors_printed(result, set(SECTOR_OF.values()))
 
 
+def test_attribution_from_returns_and_weights_with_custom_column_names(data, tmp_path):
+    """--date/--asset/--sector name the columns of the input files; the output is the API's."""
+    names = {"date": "asof", "asset": "ticker", "sector": "industry"}
+    files = {}
+    for name in ("returns", "portfolio", "benchmark", "sectors"):
+        frame = data[name].rename({k: v for k, v in names.items() if k in data[name].columns})
+        files[name] = tmp_path / f"{name}_custom.csv"
+        frame.write_csv(files[name])
+    out = tmp_path / "attribution.csv"
+    result = run(
+        "attribution",
+        *(arg for name, path in files.items() for arg in (f"--{name}", path)),
+        *(arg for key, column in names.items() for arg in (f"--{key}", column)),
+        *("--out", out),
+        cwd=tmp_path,
+    )
+    holdings = fc.holdings_periods(
+        data["returns"], data["portfolio"], data["benchmark"], data["sectors"]
+    )
+    assert_wrote(result, out, expected_attribution(holdings, {}, None))
+
+
 # --------------------------------------------------------------------------------------------
 # diversification
 # --------------------------------------------------------------------------------------------
@@ -704,7 +726,22 @@ def _bad_number_brinson(data, tmp):
     return ["attribution", "--data", path], ["brinson_bad.csv", "wb", "row 2"]
 
 
+def _unguessable_date_format(data, tmp):
+    path = tmp / "us_dates.csv"
+    data["returns"].with_columns(pl.col("date").dt.strftime("%m/%d/%Y")).write_csv(path)
+    return ["diversification", "--returns", path], ["us_dates.csv", "date"]
+
+
+def _weights_without_asset_column(data, tmp):
+    path = tmp / "tickers.csv"
+    data["weights_static"].rename({"asset": "ticker"}).write_csv(path)
+    args = ["diversification", "--returns", data.path("returns", "csv"), "--weights", path]
+    return args, ["tickers.csv", "asset"]
+
+
 BROKEN_FILES = {
+    "unguessable-date-format": _unguessable_date_format,
+    "weights-without-asset-column": _weights_without_asset_column,
     "missing-returns": _missing_returns,
     "missing-data-parquet": _missing_data_parquet,
     "missing-weights": _missing_weights,
@@ -828,6 +865,15 @@ def test_bad_usage_exits_2(data, tmp_path, case):
     base, extra = USAGE_CASES[case]
     out = tmp_path / "out.csv"
     assert_usage_error(run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path))
+
+
+@pytest.mark.parametrize("base", ["exposures", "diversification", "brinson"])
+def test_unsupported_output_type_is_refused_before_any_work(data, tmp_path, base):
+    extra = ["--window", "60"] if base == "exposures" else []
+    out = tmp_path / "out.xlsx"
+    result = run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path)
+    assert_usage_error(result)
+    assert "out.xlsx" in result.stderr and not out.exists()
     assert not out.exists()
 
 

@@ -124,8 +124,18 @@ def test_empty_table_is_an_error(chart, table, column, tmp_path: Path) -> None:
 
 
 def test_exposures_without_any_factor_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="value"):
+    with pytest.raises(InvalidInputError, match="no factor columns"):
         exposures_chart(exposures_table().drop(FACTORS), tmp_path / "chart.png")
+
+
+def test_exposures_of_named_factors_with_a_marker(tmp_path: Path) -> None:
+    marker = (date(2026, 1, 1), "2026 rotation")
+    chart = exposures_chart(
+        exposures_table(), tmp_path / "chart.png", factors=["momentum", "value"], marker=marker
+    )
+    assert_png(chart)
+    with pytest.raises(InvalidInputError, match="carry"):
+        exposures_chart(exposures_table(), tmp_path / "other.png", factors=["carry"])
 
 
 def test_exposures_plots_a_subset_of_factors(tmp_path: Path) -> None:

@@ -543,3 +543,22 @@ def test_small_arguments_consistent(small_market):
     check_barbell(m)
     again = sample_market(seed=seed, n_assets=40, start=SMALL_START, end=SMALL_END)
     assert_markets_equal(m, again)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_assets": 21}, "two per sector"),
+        ({"start": dt.date(2026, 1, 1)}, "needs a year"),
+    ],
+)
+def test_too_small_a_market_is_a_clear_error(kwargs, message):
+    with pytest.raises(fc.InvalidInputError, match=message):
+        sample_market(**kwargs)
+
+
+def test_smallest_market_still_has_both_portfolios():
+    small = sample_market(n_assets=22, start=dt.date(2025, 1, 1), end=dt.date(2026, 1, 30))
+    for weights in (small.benchmark, *small.portfolios.values()):
+        sums = weights.group_by("date").agg(pl.col("weight").sum()).get_column("weight")
+        np.testing.assert_allclose(sums.to_numpy(), 1.0, rtol=0, atol=1e-12)

@@ -12,6 +12,7 @@ import argparse
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,15 +31,19 @@ class FileError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 data error, 2 usage)."""
+    """Run the command line; returns the exit code (0 ok, 1 an error in the data or files).
+
+    Bad usage exits through argparse with code 2.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    warnings.formatwarning = _one_line_warning
     try:
         args.run(args)
-    except (FileError, InvalidInputError, DtypeError) as exc:
+    except (FileError, InvalidInputError, DtypeError, pl.exceptions.PolarsError) as exc:
         message = " ".join(str(exc).split())
         print(f"factorcore: error: {message}", file=sys.stderr)
         return 1
@@ -46,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         print("factorcore: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"factorcore: warning: {category.__name__}: {message}\n"
 
 
 # --- reading and writing files -------------------------------------------------------
@@ -73,6 +82,11 @@ def read_table(
                 f"{name}: no column {date!r} (columns: {', '.join(frame.columns[:12])})"
             )
         frame = frame.with_columns(_parse_dates(frame.get_column(date), name))
+    for column in text:
+        if column not in frame.columns:
+            raise FileError(
+                f"{name}: no column {column!r} (columns: {', '.join(frame.columns[:12])})"
+            )
     if numeric is None:
         numeric = tuple(c for c in frame.columns if c != date and c not in text)
     for column in numeric:
@@ -102,7 +116,14 @@ def _parse_dates(column: pl.Series, file: str) -> pl.Series:
         text = column.str.strip_chars()
         longest = text.str.len_chars().max()
         to_type = pl.Datetime if longest is not None and longest > 10 else pl.Date
-        parsed = text.str.strptime(to_type, strict=False)
+        try:
+            parsed = text.str.strptime(to_type, strict=False)
+        except pl.exceptions.PolarsError:  # no format fits the first values
+            first = text.drop_nulls()
+            raise FileError(
+                f"{file}: column {column.name!r}: cannot parse dates such as "
+                f"{first[0] if first.len() else ''!r} (expected YYYY-MM-DD)"
+            ) from None
         failed = parsed.is_null() & text.is_not_null()
         if failed.any():
             row = int(failed.arg_true()[0])
@@ -270,6 +291,7 @@ def _attribution(args: argparse.Namespace) -> None:
         header = _header(args.data)
         text = tuple(c for c in (args.sector, args.asset) if c in header)
         data = read_table(args.data, date=args.date, text=text)
+        names = {"date": args.date, "sector": args.sector, "asset": args.asset}
     else:
         missing = [
             flag
@@ -292,18 +314,12 @@ def _attribution(args: argparse.Namespace) -> None:
                 asset=args.asset,
                 sector=args.sector,
             )
+        names = {"date": "date", "sector": "sector", "asset": "asset"}  # holdings_periods' own
     with progress("attribution"):
-        effects = fc.brinson(
-            data,
-            method=args.method,
-            top_down=args.top_down,
-            date=args.date,
-            sector=args.sector,
-            asset=args.asset,
-        )
+        effects = fc.brinson(data, method=args.method, top_down=args.top_down, **names)
         link = args.link or ("geometric" if args.method == "geometric" else "carino")
-        linked = fc.link(effects, method=link, date=args.date, sector=args.sector)
-    periods = effects.get_column(args.date).n_unique()
+        linked = fc.link(effects, method=link, date=names["date"], sector=names["sector"])
+    periods = effects.get_column(names["date"]).n_unique()
     print(f"Sector attribution ({args.method}) over {periods} periods, linked ({link}):")
     _show(linked, rows=40)
     _finish(linked if args.link else effects, args.out)
@@ -574,7 +590,17 @@ def _column_options(
         )
 
 
+def _output_file(text: str) -> str:
+    if Path(text).suffix.lower() not in FORMATS:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a .csv or .parquet file name")
+    return text
+
+
 def _out_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", required=True, metavar="FILE", help="output file, .csv or .parquet"
+        "--out",
+        required=True,
+        type=_output_file,
+        metavar="FILE",
+        help="output file, .csv or .parquet",
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from factorcore.errors import InvalidInputError
+
 SECTORS = (
     "Communication Services",
     "Consumer Discretionary",
@@ -126,10 +128,18 @@ def sample_market(
     >>> sorted(market.portfolios)
     ['barbell', 'rotation']
     """
+    if n_assets < 2 * len(SECTORS):
+        raise InvalidInputError(
+            f"n_assets must be at least {2 * len(SECTORS)} (two per sector), got {n_assets}"
+        )
     rng = np.random.default_rng(seed)
     dates = pl.date_range(start, end, interval="1d", eager=True)
     dates = dates.filter(dates.dt.weekday() <= 5)
     n_rows = dates.len()
+    if n_rows < 260:
+        raise InvalidInputError(
+            f"the sample from {start} to {end} has {n_rows} business days; it needs a year (260)"
+        )
     years = dates.dt.year().to_numpy()
 
     # Factor returns: daily vol about 1% for the market, 0.4-0.6% for the styles.
@@ -184,7 +194,7 @@ def sample_market(
     cap_weights = _CapWeights(base, trading, cap0, snapshot_rows, rows, directions)
     month_starts = np.flatnonzero(np.diff(dates.dt.month().to_numpy()[rows], prepend=0))
     shift = _calibrate(cap_weights, month_starts, style)
-    returns = base.copy()
+    returns = base  # no longer needed as it was: shift in place
     returns[rows] += directions[0] * shift[0] + directions[1] * shift[1]
     returns[~trading] = np.nan
     factor_returns[rows, 0] += shift[0]
@@ -329,11 +339,18 @@ def _barbell(
         (sector == SECTORS.index("Communication Services")) & (style == "growth"),
         (sector == SECTORS.index("Health Care")) & (market_beta < np.median(market_beta)),
     ]
+    sectors = [sector == SECTORS.index(name) for name in ("Communication Services", "Health Care")]
     weights = np.zeros_like(benchmark)
     for i, row in enumerate(benchmark):
-        for leg in legs:
-            names = np.flatnonzero(leg & (row > 0))
+        for leg, whole_sector in zip(legs, sectors, strict=True):
+            # A small market may have no such names trading: then any of the sector's.
+            names = (
+                np.flatnonzero(leg & (row > 0))
+                if (leg & (row > 0)).any()
+                else (np.flatnonzero(whole_sector & (row > 0)))
+            )
             top = names[np.argsort(-row[names], kind="stable")[:10]]
-            weights[i, top] = 0.5 / top.size
-    # A tiny market may leave a leg empty: the other then holds everything.
+            if top.size:
+                weights[i, top] = 0.5 / top.size
+    # With one leg empty the other holds everything.
     return weights / weights.sum(axis=1, keepdims=True)

@@ -53,7 +53,6 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
 
     _heading("Diversification: how many bets")
     scores, benchmark = _diversification(market)
-    over_time = scores  # the charts show the portfolios; the benchmark has its last window
     bets = _factor_bets(exposures, portfolios, market)
     _diversification_story(scores, benchmark, bets, portfolios, market)
 
@@ -71,7 +70,8 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
         table.write_parquet(out / f"{name}.parquet")
     written = [f"{name}.parquet" for name in tables]
     if charts:
-        written += _charts(out, {**tables, "diversification": over_time})
+        # The charts show the portfolios over time; the benchmark has its last window only.
+        written += _charts(out, {**tables, "diversification": scores})
     print(f"\nWrote {', '.join(written)} to {out}/ in {time.perf_counter() - start:.1f} s.")
     return tables
 
@@ -306,10 +306,16 @@ def _charts(out: Path, tables: dict[str, pl.DataFrame]) -> list[str]:
     except ImportError as exc:
         print(f"\nNo charts: {exc}")
         return []
+    rotation = (dt.date(2026, 1, 1), "2026 rotation")
+    factors = ("value", "momentum", "size", "market", "dollar")
     written = [
-        plot.exposures_chart(tables["portfolio_exposures"], out / "exposures.png"),
+        plot.exposures_chart(
+            tables["portfolio_exposures"], out / "exposures.png", factors=factors, marker=rotation
+        ),
         plot.attribution_chart(tables["attribution_linked"], out / "attribution.png"),
-        plot.diversification_chart(tables["diversification"], out / "diversification.png"),
+        plot.diversification_chart(
+            tables["diversification"], out / "diversification.png", marker=rotation
+        ),
     ]
     return [path.name for path in written]
 

@@ -12,7 +12,7 @@ never imports it. Figures are drawn on their own Agg canvas, so no global matplo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -32,10 +32,8 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess
 
 __all__ = ["attribution_chart", "diversification_chart", "exposures_chart"]
 
-FACTORS = ("value", "momentum", "size", "market", "dollar")
 DPI = 110
 SIZE_PX = (1100, 700)
-ROTATION = date(2026, 1, 1)
 
 
 def _figure(title: str) -> Figure:
@@ -57,7 +55,7 @@ def _checked(
 ) -> pl.DataFrame:
     """The table as a DataFrame, checked for columns, rows, numeric and date dtypes."""
     frame = as_frame(table, what)
-    require_columns(frame, columns, what)
+    require_columns(frame, [*columns, *(c for c in numeric if c not in columns)], what)
     if frame.height == 0:
         raise InvalidInputError(f"{what} is empty: nothing to plot")
     check_numeric(frame, numeric, what)
@@ -83,12 +81,13 @@ def _line_style(portfolio: str) -> dict[str, object]:
     return {"linewidth": 1.7, "zorder": 2}
 
 
-def _mark_rotation(ax: Axes, dates: pl.Series) -> None:
-    """A dashed vertical line at 2026-01-01 when the dates span it."""
-    if dates.min() < ROTATION <= dates.max():
-        ax.axvline(
-            np.datetime64(ROTATION), color="firebrick", linestyle="--", label="2026 rotation"
-        )
+Marker = tuple[date, str]
+
+
+def _mark(ax: Axes, dates: pl.Series, marker: Marker | None) -> None:
+    """A dashed vertical line at the marker's date, labelled, when the dates span it."""
+    if marker is not None and dates.min() < marker[0] <= dates.max():
+        ax.axvline(np.datetime64(marker[0]), color="firebrick", linestyle="--", label=marker[1])
 
 
 def _time_panels(
@@ -96,6 +95,7 @@ def _time_panels(
     panels: list[tuple[str, str, str]],
     title: str,
     path: str | os.PathLike[str],
+    marker: Marker | None,
 ) -> Path:
     """One panel per ``(column, title, ylabel)``, three to a row, a line per portfolio."""
     fig = _figure(title)
@@ -107,7 +107,7 @@ def _time_panels(
     for ax, (column, panel_title, ylabel) in zip(axes, panels, strict=False):
         for portfolio, x, values in series:
             ax.plot(x, values[column], label=portfolio, **_line_style(portfolio))
-        _mark_rotation(ax, dates)
+        _mark(ax, dates, marker)
         ax.set(title=panel_title, ylabel=ylabel)
         ax.grid(alpha=0.3)
         locator = AutoDateLocator(minticks=2, maxticks=6)
@@ -123,16 +123,25 @@ def _time_panels(
     return _save(fig, path)
 
 
-def exposures_chart(portfolio_exposures: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+def exposures_chart(
+    portfolio_exposures: pl.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    factors: Sequence[str] | None = None,
+    marker: Marker | None = None,
+) -> Path:
     """Plot the factor exposures of each portfolio over time, one panel per factor.
 
     Parameters
     ----------
     portfolio_exposures : pl.DataFrame
-        Columns ``date`` and ``portfolio`` and one or more of the factor columns ``value``,
-        ``momentum``, ``size``, ``market``, ``dollar`` (drawn in that order).
+        Columns ``date`` and ``portfolio`` and one numeric column per factor.
     path : str or os.PathLike
         Where to write the PNG.
+    factors : sequence of str, optional
+        The factor columns to draw, in this order; by default every numeric column.
+    marker : (date, label), optional
+        A labelled dashed line at that date, e.g. ``(date(2026, 1, 1), "2026 rotation")``.
 
     Returns
     -------
@@ -145,17 +154,22 @@ def exposures_chart(portfolio_exposures: pl.DataFrame, path: str | os.PathLike[s
         If a required column is missing, no factor column is present or the table is empty.
     """
     frame = as_frame(portfolio_exposures, "portfolio_exposures")
-    factors = [f for f in FACTORS if f in frame.columns]
+    if factors is None:
+        factors = [
+            name
+            for name, dtype in frame.schema.items()
+            if name not in ("date", "portfolio") and dtype.is_numeric()
+        ]
     if not factors:
-        raise InvalidInputError(
-            f"portfolio_exposures has none of the factor columns {', '.join(map(repr, FACTORS))}"
-        )
-    frame = _checked(frame, ["date", "portfolio"], factors, "portfolio_exposures")
+        raise InvalidInputError("portfolio_exposures has no factor columns")
+    frame = _checked(frame, ["date", "portfolio"], list(factors), "portfolio_exposures")
     panels = [(f, f.capitalize(), "Beta") for f in factors]
-    return _time_panels(frame, panels, "Factor exposures by portfolio", path)
+    return _time_panels(frame, panels, "Factor exposures by portfolio", path, marker)
 
 
-def diversification_chart(scores: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+def diversification_chart(
+    scores: pl.DataFrame, path: str | os.PathLike[str], *, marker: Marker | None = None
+) -> Path:
     """Plot ``enb_mt``, ``enb_pca`` and ``diversification_ratio`` over time per portfolio.
 
     Missing values (NaN or null, e.g. where ``enb_mt`` did not converge) appear as gaps.
@@ -167,6 +181,8 @@ def diversification_chart(scores: pl.DataFrame, path: str | os.PathLike[str]) ->
         at least ``portfolio``, ``date``, ``enb_mt``, ``enb_pca``, ``diversification_ratio``.
     path : str or os.PathLike
         Where to write the PNG.
+    marker : (date, label), optional
+        A labelled dashed line at that date.
 
     Returns
     -------
@@ -185,7 +201,7 @@ def diversification_chart(scores: pl.DataFrame, path: str | os.PathLike[str]) ->
         ("enb_pca", "PCA bets (enb_pca)", "Effective number of bets"),
         ("diversification_ratio", "Diversification ratio", "Ratio"),
     ]
-    return _time_panels(frame, panels, "Diversification: how many bets", path)
+    return _time_panels(frame, panels, "Diversification: how many bets", path, marker)
 
 
 def attribution_chart(linked: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
