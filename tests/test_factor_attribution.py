@@ -285,16 +285,17 @@ def test_with_rolling_exposures_output():
 # --------------------------------------------------------------------------------------------
 # linking the rows
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("benchmark", [True, False], ids=["active", "absolute"])
+# (not named `benchmark`: that is pytest-benchmark's fixture, installed alongside)
+@pytest.mark.parametrize("active", [True, False], ids=["active", "absolute"])
 @pytest.mark.parametrize("method", list(ARITHMETIC_LINKS))
-def test_link_factor_rows(problem, method, benchmark):
+def test_link_factor_rows(problem, method, active):
     p = problem
-    weights = p["weights"] if benchmark else p["weights"].drop("wb")
+    weights = p["weights"] if active else p["weights"].drop("wb")
     out = fc.factor_attribution(weights, p["exposures"], p["factor_returns"], p["returns"])
     linked = fc.link(out, method=method)
     assert linked.columns == ["factor", "contribution"]
     assert linked["factor"].to_list() == [*FACTORS, "specific"]
-    wb = p["wb"] if benchmark else None
+    wb = p["wb"] if active else None
     ref = factor_attribution_ref(p["wp"], wb, p["rets"], p["fret"], p["lagged"], p["has"])
     effects = np.column_stack([ref["contrib"], ref["specific"]])
     exp = ARITHMETIC_LINKS[method](effects, ref["rp"], ref["rb"])
