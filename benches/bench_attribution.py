@@ -65,9 +65,7 @@ import argparse
 import ctypes
 import gc
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -80,6 +78,7 @@ import pandas as pd
 import polars as pl
 from bench_exposures import (
     CONTENTION_LIMIT,
+    FREE_PAGES_AT_ONCE,
     Report,
     Row,
     Timing,
@@ -91,6 +90,7 @@ from bench_exposures import (
     load_average,
     ratio_row,
     run_section,
+    run_worker,
     time_group,
 )
 from factorcore.datasets import SECTORS as GICS_SECTORS
@@ -673,7 +673,7 @@ def section_pandas(c: Ctx) -> None:
 def section_memory(c: Ctx) -> None:
     for kind in COUNTED:
         params = {"T": c.wl.T, "N": c.wl.N, "kind": kind}
-        m = run_worker("mem", params)
+        m = run_worker("mem", params, env=FREE_PAGES_AT_ONCE, script=__file__)
         extra = m["peak"] - m["rss_before"]
         ratio = extra / m["input_bytes"]
         c.report.note(
@@ -752,23 +752,6 @@ def _worker_mem(params: dict) -> None:
 
 
 WORKERS: dict[str, Callable[[dict], None]] = {"mem": _worker_mem}
-
-
-def run_worker(kind: str, params: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind]
-    # Polars' jemalloc returns freed pages at once, so that pages left over from building the
-    # data cannot be reused silently by the call being measured
-    env = {**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
-    proc = subprocess.run(
-        [*cmd, "--_params", json.dumps(params)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------------------------

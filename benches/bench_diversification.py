@@ -84,8 +84,6 @@ import gc
 import importlib
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 import types
@@ -98,6 +96,7 @@ import numpy as np
 import polars as pl
 from bench_exposures import (
     CONTENTION_LIMIT,
+    FREE_PAGES_AT_ONCE,
     ForeignCpu,
     Report,
     Row,
@@ -114,6 +113,7 @@ from bench_exposures import (
     make_returns,
     ratio_row,
     run_section,
+    run_worker,
     time_group,
 )
 
@@ -663,7 +663,7 @@ def section_wide(c: Ctx) -> None:
 def section_memory(c: Ctx) -> None:
     for wl in (c.wl_all, c.wl_wide):
         params = {"T": wl.T, "N": wl.N, "window": wl.window, "step": wl.step}
-        m = run_worker("mem", params)
+        m = run_worker("mem", params, env=FREE_PAGES_AT_ONCE, script=__file__)
         extra = m["peak"] - m["rss_before"]
         ratio = extra / m["input_bytes"]
         c.report.note(
@@ -736,22 +736,6 @@ def _worker_mem(params: dict) -> None:
 
 
 WORKERS: dict[str, Callable[[dict], None]] = {"mem": _worker_mem}
-
-
-def run_worker(kind: str, params: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind]
-    # Polars' jemalloc returns freed pages at once (as in bench_attribution.py)
-    env = {**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
-    proc = subprocess.run(
-        [*cmd, "--_params", json.dumps(params)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------------------------

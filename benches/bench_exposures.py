@@ -525,8 +525,17 @@ def _worker_time(params: dict) -> None:
     print(json.dumps({"best": t.best, "cpu_over_wall": t.cpu_over_wall}))
 
 
-def run_worker(kind: str, params: dict, env: dict[str, str] | None = None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind]
+# Polars' jemalloc then returns freed pages at once, so that pages left over from building the
+# data cannot be reused silently by the call being measured.
+FREE_PAGES_AT_ONCE = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+
+
+def run_worker(
+    kind: str, params: dict, env: dict[str, str] | None = None, script: str = __file__
+) -> dict:
+    """Run `script` (by default this file) as a ``--_worker kind`` subprocess; its last
+    stdout line is the JSON result."""
+    cmd = [sys.executable, str(Path(script).resolve()), "--_worker", kind]
     proc = subprocess.run(
         [*cmd, "--_params", json.dumps(params)],
         capture_output=True,
