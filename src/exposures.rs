@@ -624,14 +624,15 @@ impl Problem {
             if !self.row_ok[t] {
                 continue;
             }
-            for (l, &v) in row.iter().enumerate() {
-                if v.is_nan() {
-                    gappy = true;
-                } else {
-                    sum[l] += v;
-                    count[l] += 1;
-                }
+            // Branch-free, so that it vectorises: a NaN adds nothing and counts nothing.
+            let mut missing = 0usize;
+            for ((s, c), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
+                let nan = v.is_nan();
+                *s += if nan { 0.0 } else { v };
+                *c += usize::from(!nan);
+                missing += usize::from(nan);
             }
+            gappy |= missing > 0;
         }
         let shift: Vec<f64> = sum
             .iter()
@@ -711,14 +712,7 @@ impl Problem {
             if usable {
                 let (xy, yy) = sums.split_at(p * lanes);
                 let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
-                // b = (X'WX)^-1 X'Wy for all lanes at once.
-                for (k, b_row) in fits.b.chunks_exact_mut(lanes).enumerate() {
-                    b_row.fill(0.0);
-                    for (m, xy_row) in xy.chunks_exact(lanes).enumerate() {
-                        let c = inverse[k * p + m];
-                        b_row.iter_mut().zip(xy_row).for_each(|(o, v)| *o += c * v);
-                    }
-                }
+                multiply_shared(inverse, p, lanes, xy, &mut fits.b);
                 if fit_quality {
                     fits.set_residuals(xy, yy);
                     fits.weight_sum.fill(shared.weight_sum[t]);
@@ -872,8 +866,10 @@ impl Problem {
         if self.stats || self.tstats {
             self.finish_quality(fits, stage);
         }
-        for l in (0..lanes).filter(|&l| !fits.ok[l]) {
-            stage.set_missing(l, lanes);
+        if !fits.ok.iter().all(|&ok| ok) {
+            for l in (0..lanes).filter(|&l| !fits.ok[l]) {
+                stage.set_missing(l, lanes);
+            }
         }
     }
 
@@ -1023,6 +1019,39 @@ fn column_chunks<D: RemoveAxis>(
     match array {
         Some(a) => a.into_axis_chunks_iter_mut(axis, lanes).map(Some).collect(),
         None => (0..n_groups).map(|_| None).collect(),
+    }
+}
+
+/// Lanes whose products are accumulated together in registers.
+const LANE_BLOCK: usize = 8;
+
+/// b = A x for every lane with one shared P x P matrix `a` (row-major); `x` and `b` are
+/// P x lanes. Each block of lanes keeps its sums in registers; the terms are added in
+/// the same order for every lane, so a lane's result does not depend on its block.
+#[inline(always)]
+fn multiply_shared(a: &[f64], p: usize, lanes: usize, x: &[f64], b: &mut [f64]) {
+    let whole = lanes - lanes % LANE_BLOCK;
+    for start in (0..whole).step_by(LANE_BLOCK) {
+        for (k, b_row) in b.chunks_exact_mut(lanes).enumerate() {
+            let mut sum = [0.0; LANE_BLOCK];
+            for (m, x_row) in x.chunks_exact(lanes).enumerate() {
+                let c = a[k * p + m];
+                let block: &[f64; LANE_BLOCK] = x_row[start..start + LANE_BLOCK]
+                    .try_into()
+                    .expect("a whole block");
+                sum.iter_mut().zip(block).for_each(|(s, v)| *s += c * v);
+            }
+            b_row[start..start + LANE_BLOCK].copy_from_slice(&sum);
+        }
+    }
+    for (k, b_row) in b.chunks_exact_mut(lanes).enumerate() {
+        for l in whole..lanes {
+            let mut sum = 0.0;
+            for (m, x_row) in x.chunks_exact(lanes).enumerate() {
+                sum += a[k * p + m] * x_row[l];
+            }
+            b_row[l] = sum;
+        }
     }
 }
 
