@@ -385,6 +385,37 @@ def test_exposures_custom_date_column_and_nested_output(data, tmp_path):
     assert_wrote(result, out, expected)
 
 
+def test_days_written_with_midnight_times_line_up_with_plain_days(data, tmp_path):
+    # the factors file spells its days "2023-01-02 00:00:00", the returns file "2023-01-02"
+    factors = tmp_path / "factors.csv"
+    data["factors"].with_columns(pl.col("date").dt.strftime("%Y-%m-%d 00:00:00")).write_csv(factors)
+    assert pl.read_csv(factors, infer_schema=False)["date"][0] == "2023-01-02 00:00:00"
+    out = tmp_path / "exposures.parquet"
+    files = ["--returns", data.path("returns", "csv"), "--factors", factors]
+    result = run("exposures", *files, "--window", "60", "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, fc.rolling_exposures(data["returns"], data["factors"], window=60))
+
+
+def test_intraday_times_stay_datetimes(data, tmp_path):
+    stamped = data["returns"].with_columns(
+        pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=16)
+    )
+    factors = data["factors"].with_columns(
+        pl.col("date").cast(pl.Datetime("us")) + pl.duration(hours=16)
+    )
+    stamped.write_csv(tmp_path / "returns.csv")
+    factors.write_csv(tmp_path / "factors.csv")
+    out = tmp_path / "exposures.parquet"
+    files = ["--returns", tmp_path / "returns.csv", "--factors", tmp_path / "factors.csv"]
+    result = run("exposures", *files, "--window", "60", "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    assert isinstance(pl.read_parquet_schema(out)["date"], pl.Datetime)
+    expected = fc.rolling_exposures(stamped, factors, window=60)
+    got = pl.read_parquet(out)
+    assert got["date"].to_list() == expected["date"].to_list()
+    np.testing.assert_allclose(got["mkt"].to_numpy(), expected["mkt"].to_numpy(), rtol=TOL)
+
+
 def test_upper_case_extensions(data, tmp_path):
     returns = shutil.copy(data.path("returns", "csv"), tmp_path / "RETURNS.CSV")
     factors = shutil.copy(data.path("factors", "parquet"), tmp_path / "Factors.Parquet")

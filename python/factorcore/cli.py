@@ -94,8 +94,8 @@ def read_table(
             raise FileError(
                 f"{name}: no column {column!r} (columns: {', '.join(frame.columns[:12])})"
             )
-        frame = frame.with_columns(_parse_numbers(frame.get_column(column), name))
-    return frame
+    # One call for all columns: a wide file can hold thousands of assets.
+    return frame.with_columns(_parse_numbers(frame.get_column(c), name) for c in numeric)
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -131,6 +131,10 @@ def _parse_dates(column: pl.Series, file: str) -> pl.Series:
                 f"{file}: column {column.name!r}, row {row + 1}: cannot parse "
                 f"{text[row]!r} as a date (expected YYYY-MM-DD)"
             )
+        # "2024-01-31 00:00:00" is a day too: files that spell their days differently
+        # must still line up.
+        if parsed.dtype != pl.Date and (parsed.dt.truncate("1d") == parsed).all():
+            parsed = parsed.cast(pl.Date)
     else:
         raise FileError(f"{file}: column {column.name!r} holds {column.dtype}, not dates")
     if parsed.null_count():
