@@ -1305,6 +1305,24 @@ mod tests {
     }
 
     #[test]
+    fn shared_multiply_matches_a_plain_product_for_whole_and_partial_blocks() {
+        let p = 3;
+        let a: Vec<f64> = (0..p * p).map(|i| (i as f64 * 0.37).sin()).collect();
+        for lanes in [1, 7, 8, 11, 16, 19] {
+            let x: Vec<f64> = (0..p * lanes).map(|i| (i as f64 * 0.71).cos()).collect();
+            let mut b = vec![f64::NAN; p * lanes];
+            multiply_shared(&a, p, lanes, &x, &mut b);
+            for k in 0..p {
+                for l in 0..lanes {
+                    // the same terms in the same order: equal to the last bit
+                    let want = (0..p).fold(0.0, |s, m| s + a[k * p + m] * x[m * lanes + l]);
+                    assert_eq!(b[k * lanes + l], want, "lanes={lanes} k={k} l={l}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn collinear_windows_are_nan_and_others_are_not() {
         let (mut y, mut x) = market(80, 4, 2, 9, 0.0);
         y.mapv_inplace(|v| if v.is_nan() { 0.001 } else { v });
