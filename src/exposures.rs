@@ -13,14 +13,13 @@
 //! own columns of the outputs.
 
 use ndarray::{
-    Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, ArrayViewMut3, Axis,
-    RemoveAxis,
+    Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut2, ArrayViewMut3, Axis, RemoveAxis,
 };
 use rayon::prelude::*;
 
 use crate::error::{invalid, Error, Result};
 use crate::linalg;
-use crate::window::{for_each_window, window_counts, Span, WindowSums};
+use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 
 /// Relative size below which a sum of squares is rounding noise of its parts.
 const ROUNDING: f64 = 64.0 * f64::EPSILON;
@@ -199,7 +198,7 @@ pub fn rolling_ols<Y: Panel>(
 }
 
 /// [`rolling_ols`] writing into buffers the caller owns, e.g. arrays NumPy allocated,
-/// which then need no hand-over at all.
+/// which then need no hand-over at all. The buffers must be C-contiguous.
 pub fn rolling_ols_into<Y: Panel>(
     y: &Y,
     x: ArrayView2<'_, f64>,
@@ -218,6 +217,18 @@ pub fn rolling_ols_into<Y: Panel>(
         return Err(invalid(format!(
             "output buffers must be shaped ({p}, {t_len}, {n}) and ({t_len}, {n})"
         )));
+    }
+    // Results are written a row of lanes at a time.
+    let contiguous = out.coef.is_standard_layout()
+        && out.n_obs.is_standard_layout()
+        && out.tstat.as_ref().is_none_or(|a| a.is_standard_layout())
+        && out.r2.as_ref().is_none_or(|a| a.is_standard_layout())
+        && out
+            .resid_vol
+            .as_ref()
+            .is_none_or(|a| a.is_standard_layout());
+    if !contiguous {
+        return Err(invalid("output buffers must be C-contiguous"));
     }
     let shared = problem.shared_windows();
     let lanes = group_width(n);
@@ -357,6 +368,18 @@ struct GroupOutput<'a> {
     r2: Option<ArrayViewMut2<'a, f64>>,
     resid_vol: Option<ArrayViewMut2<'a, f64>>,
     n_obs: ArrayViewMut2<'a, u32>,
+}
+
+impl GroupOutput<'_> {
+    /// No fit on date `t`: NaN in every statistic.
+    fn fill_missing(&mut self, t: usize) {
+        for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
+            plane.row_mut(t).fill(f64::NAN);
+        }
+        for plane in [&mut self.r2, &mut self.resid_vol].into_iter().flatten() {
+            plane.row_mut(t).fill(f64::NAN);
+        }
+    }
 }
 
 /// One date's window sums turned into fits, lane by lane (component-major: the entry
@@ -654,35 +677,28 @@ impl Problem {
         })
     }
 
-    /// X'y (P rows of lanes) and, when wanted, y'y of row `t` for a group without gaps.
+    /// The regressors of row `t` and the group's centred returns on it (into `values`);
+    /// a row without factors counts as zero regressors and zero returns.
     #[inline(always)]
-    fn fill_shared_row<Y: Panel>(
-        &self,
+    fn shared_row<'a, Y: Panel>(
+        &'a self,
         input: &GroupInput<'_, Y>,
         tile: &mut RowTile,
         t: usize,
         values: &mut [f64],
-        g: &mut [f64],
-    ) {
+        no_factors: &'a [f64],
+    ) -> &'a [f64] {
         if !self.row_ok[t] {
-            g.fill(0.0);
-            return;
+            values.fill(0.0);
+            return no_factors;
         }
-        let lanes = input.lanes;
         input.centred_row(tile, t, values);
-        let (xy, yy) = g.split_at_mut(self.p * lanes);
-        for (xk, row) in self.design_row(t).iter().zip(xy.chunks_exact_mut(lanes)) {
-            row.iter_mut()
-                .zip(values.iter())
-                .for_each(|(o, v)| *o = xk * v);
-        }
-        yy.iter_mut()
-            .zip(values.iter())
-            .for_each(|(o, v)| *o = v * v);
+        self.design_row(t)
     }
 
     /// No asset of the group misses a return where the factors are present: per asset
-    /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients.
+    /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients,
+    /// which go straight into the output rows.
     #[inline(always)]
     fn fit_shared_group<Y: Panel>(
         &self,
@@ -695,41 +711,203 @@ impl Problem {
         let fit_quality = self.stats || self.tstats;
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
-        let mut values = vec![0.0; lanes];
+        let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
+        let no_factors = vec![0.0; p];
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let width = (p + usize::from(fit_quality)) * lanes;
         let mut window = WindowSums::new(width, self.span, self.lambda);
         for t in 0..self.t_len {
-            self.fill_shared_row(input, &mut entering, t, &mut values, window.entering());
-            if let Some(r) = window.leaving_row(t) {
-                self.fill_shared_row(input, &mut leaving, r, &mut values, window.leaving());
-            }
-            let sums = window.advance(t);
+            // Rows enter as x_t y_t' (and y_t^2), summed without being written out.
+            let x_in = self.shared_row(input, &mut entering, t, &mut y_in, &no_factors);
+            let enter = Outer {
+                scales: x_in,
+                values: &y_in,
+                square: fit_quality,
+            };
+            let sums = match window.leaving_row(t) {
+                Some(r) => {
+                    let x_out = self.shared_row(input, &mut leaving, r, &mut y_out, &no_factors);
+                    let leave = Outer {
+                        scales: x_out,
+                        values: &y_out,
+                        square: fit_quality,
+                    };
+                    window.advance_outer(t, &enter, Some(&leave))
+                }
+                None => window.advance_outer(t, &enter, None),
+            };
             let n = shared.n[t];
+            out.n_obs.row_mut(t).fill(n);
+            if n < self.min_periods || !shared.ok[t] {
+                out.fill_missing(t);
+                continue;
+            }
+            let (xy, yy) = sums.split_at(p * lanes);
+            let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
+            let mut coef: Vec<&mut [f64]> = out.coef.iter_mut().map(|c| row_slice(c, t)).collect();
+            let ssr = fit_quality.then(|| {
+                fits.ssr.copy_from_slice(yy);
+                &mut fits.ssr[..]
+            });
+            self.publish_shared(inverse, xy, &input.shift, &mut coef, ssr);
+            if !fit_quality {
+                continue;
+            }
+            fits.yy.copy_from_slice(yy);
+            fits.sum_y.copy_from_slice(&xy[..lanes]);
+            fits.weight_sum.fill(shared.weight_sum[t]);
             fits.n.fill(n);
-            let usable = n >= self.min_periods && shared.ok[t];
-            fits.ok.fill(usable);
-            if usable {
-                let (xy, yy) = sums.split_at(p * lanes);
-                let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
-                multiply_shared(inverse, p, lanes, xy, &mut fits.b);
-                if fit_quality {
-                    fits.set_residuals(xy, yy);
-                    fits.weight_sum.fill(shared.weight_sum[t]);
-                }
-                if self.tstats {
-                    for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
-                        let factor = if self.intercept && k == 0 {
-                            shared.alpha_variance[t]
-                        } else {
-                            inverse[k * p + k]
-                        };
-                        row.fill(factor.sqrt());
-                    }
+            if self.tstats {
+                for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
+                    let factor = if self.intercept && k == 0 {
+                        shared.alpha_variance[t]
+                    } else {
+                        inverse[k * p + k]
+                    };
+                    row.fill(factor.sqrt());
                 }
             }
-            self.finish(&fits, &input.shift, &mut stage);
-            stage.write(t, &fits.n, out);
+            let coef: Vec<&[f64]> = coef.into_iter().map(|row| &*row).collect();
+            self.finish_quality(&fits, &coef, &mut stage);
+            stage.write_quality(t, &mut out.tstat, &mut out.r2, &mut out.resid_vol);
+        }
+    }
+
+    /// b = (X'WX)^-1 X'Wy for every lane of a group from the shared inverse, published
+    /// into the coefficient rows `coef` (alpha shifted back to the original data); with
+    /// `ssr` (holding y'Wy on entry) also leaves y'Wy - b'X'Wy there. Each block of lanes
+    /// keeps its sums in registers; every lane's terms are added in the same order.
+    #[inline(always)]
+    fn publish_shared(
+        &self,
+        inverse: &[f64],
+        xy: &[f64],
+        shift: &[f64],
+        coef: &mut [&mut [f64]],
+        ssr: Option<&mut [f64]>,
+    ) {
+        // With the number of regressors known at compile time every block's
+        // coefficients stay in registers and each output row is written once.
+        macro_rules! fixed {
+            ($($p:literal)*) => {
+                match self.p {
+                    $($p => self.publish_fixed::<$p>(inverse, xy, shift, coef, ssr),)*
+                    _ => self.publish_any(inverse, xy, shift, coef, ssr),
+                }
+            };
+        }
+        fixed!(1 2 3 4 5 6 7 8)
+    }
+
+    /// [`publish_shared`](Self::publish_shared) for `P` regressors.
+    #[inline(always)]
+    fn publish_fixed<const P: usize>(
+        &self,
+        inverse: &[f64],
+        xy: &[f64],
+        shift: &[f64],
+        coef: &mut [&mut [f64]],
+        mut ssr: Option<&mut [f64]>,
+    ) {
+        let lanes = shift.len();
+        let a: [[f64; P]; P] = std::array::from_fn(|k| std::array::from_fn(|m| inverse[k * P + m]));
+        let x_shift: [f64; P] = std::array::from_fn(|k| match k {
+            0 => 0.0,
+            _ if self.intercept => self.x_shift[k - 1],
+            _ => 0.0,
+        });
+        let rows: [&[f64]; P] = std::array::from_fn(|m| &xy[m * lanes..(m + 1) * lanes]);
+        let whole = lanes - lanes % LANE_BLOCK;
+        for start in (0..whole).step_by(LANE_BLOCK) {
+            let block = start..start + LANE_BLOCK;
+            let x: [[f64; LANE_BLOCK]; P] =
+                std::array::from_fn(|m| rows[m][block.clone()].try_into().expect("a whole block"));
+            let mut b = [[0.0; LANE_BLOCK]; P];
+            for (b, a) in b.iter_mut().zip(&a) {
+                for (&c, x) in a.iter().zip(&x) {
+                    b.iter_mut().zip(x).for_each(|(b, v)| *b += c * v);
+                }
+            }
+            for (k, (row, b_k)) in coef.iter_mut().zip(&b).enumerate() {
+                let out: &mut [f64; LANE_BLOCK] =
+                    (&mut row[block.clone()]).try_into().expect("a whole block");
+                if k == 0 && self.intercept {
+                    // alpha of the original data: b0 + y_shift - x_shift . slopes
+                    let mut alpha = [0.0; LANE_BLOCK];
+                    let shifts = alpha.iter_mut().zip(b_k).zip(&shift[block.clone()]);
+                    shifts.for_each(|((a, b), s)| *a = b + s);
+                    for (slope, &x_shift) in b[1..].iter().zip(&x_shift[1..]) {
+                        alpha
+                            .iter_mut()
+                            .zip(slope)
+                            .for_each(|(a, b)| *a -= x_shift * b);
+                    }
+                    *out = alpha;
+                } else {
+                    *out = *b_k;
+                }
+            }
+            if let Some(ssr) = ssr.as_deref_mut() {
+                let ssr: &mut [f64; LANE_BLOCK] =
+                    (&mut ssr[block]).try_into().expect("a whole block");
+                for (b, x) in b.iter().zip(&x) {
+                    let terms = ssr.iter_mut().zip(b).zip(x);
+                    terms.for_each(|((s, b), v)| *s -= b * v);
+                }
+            }
+        }
+        if whole < lanes {
+            self.publish_tail(inverse, xy, shift, coef, ssr, whole);
+        }
+    }
+
+    /// [`publish_shared`](Self::publish_shared) for any number of regressors.
+    #[inline(always)]
+    fn publish_any(
+        &self,
+        inverse: &[f64],
+        xy: &[f64],
+        shift: &[f64],
+        coef: &mut [&mut [f64]],
+        ssr: Option<&mut [f64]>,
+    ) {
+        self.publish_tail(inverse, xy, shift, coef, ssr, 0);
+    }
+
+    /// [`publish_shared`](Self::publish_shared) for the lanes from `first` on, lane by lane.
+    #[inline(always)]
+    fn publish_tail(
+        &self,
+        inverse: &[f64],
+        xy: &[f64],
+        shift: &[f64],
+        coef: &mut [&mut [f64]],
+        mut ssr: Option<&mut [f64]>,
+        first: usize,
+    ) {
+        let (p, lanes) = (self.p, shift.len());
+        let mut b = vec![0.0; p];
+        for l in first..lanes {
+            for (k, b) in b.iter_mut().enumerate() {
+                *b = 0.0;
+                for (m, &c) in inverse[k * p..(k + 1) * p].iter().enumerate() {
+                    *b += c * xy[m * lanes + l];
+                }
+            }
+            for (k, (row, &b_k)) in coef.iter_mut().zip(&b).enumerate() {
+                row[l] = if k == 0 && self.intercept {
+                    // alpha of the original data: b0 + y_shift - x_shift . slopes
+                    let slopes = b[1..].iter().zip(&self.x_shift);
+                    slopes.fold(b_k + shift[l], |a, (b, x_shift)| a - x_shift * b)
+                } else {
+                    b_k
+                };
+            }
+            if let Some(ssr) = ssr.as_deref_mut() {
+                for (k, b) in b.iter().enumerate() {
+                    ssr[l] -= b * xy[k * lanes + l];
+                }
+            }
         }
     }
 
@@ -864,7 +1042,11 @@ impl Problem {
             }
         }
         if self.stats || self.tstats {
-            self.finish_quality(fits, stage);
+            // Moved out while the quality statistics are written beside it.
+            let coef = std::mem::take(&mut stage.coef);
+            let rows: Vec<&[f64]> = coef.chunks_exact(lanes).collect();
+            self.finish_quality(fits, &rows, stage);
+            stage.coef = coef;
         }
         if !fits.ok.iter().all(|&ok| ok) {
             for l in (0..lanes).filter(|&l| !fits.ok[l]) {
@@ -873,9 +1055,10 @@ impl Problem {
         }
     }
 
-    /// r2, resid_vol and t-statistics of one date, across lanes.
+    /// r2, resid_vol and t-statistics of one date, across lanes, given the published
+    /// coefficients (one row of lanes per regressor).
     #[inline(always)]
-    fn finish_quality(&self, fits: &Fits, stage: &mut Stage) {
+    fn finish_quality(&self, fits: &Fits, coef: &[&[f64]], stage: &mut Stage) {
         let (p, lanes) = (self.p, fits.lanes);
         // resid_vol doubles as the scale of the standard errors, wanted or not.
         let (ssr, vol) = (&mut stage.ssr, &mut stage.resid_vol);
@@ -912,10 +1095,7 @@ impl Problem {
         }
         if self.tstats {
             let rows = stage.tstat.chunks_exact_mut(lanes);
-            for ((tstat, coef), scale) in rows
-                .zip(stage.coef.chunks_exact(lanes))
-                .zip(fits.coef_scale.chunks_exact(lanes))
-            {
+            for ((tstat, coef), scale) in rows.zip(coef).zip(fits.coef_scale.chunks_exact(lanes)) {
                 for (l, t) in tstat.iter_mut().enumerate() {
                     let se = vol[l] * scale[l];
                     // A perfect fit has no sampling error to scale by: t is undefined.
@@ -994,18 +1174,31 @@ impl Stage {
     fn write(&self, t: usize, n_obs: &[u32], out: &mut GroupOutput<'_>) {
         let lanes = n_obs.len();
         for (plane, values) in out.coef.iter_mut().zip(self.coef.chunks_exact(lanes)) {
-            put(plane.row_mut(t), values);
+            row_slice(plane, t).copy_from_slice(values);
         }
-        for (plane, values) in out.tstat.iter_mut().zip(self.tstat.chunks_exact(lanes)) {
-            put(plane.row_mut(t), values);
+        self.write_quality(t, &mut out.tstat, &mut out.r2, &mut out.resid_vol);
+        out.n_obs.row_mut(t).assign(&ndarray::aview1(n_obs));
+    }
+
+    /// The t-statistics, r2 and resid_vol of date `t` into the group's output rows.
+    #[inline(always)]
+    fn write_quality(
+        &self,
+        t: usize,
+        tstat: &mut [ArrayViewMut2<'_, f64>],
+        r2: &mut Option<ArrayViewMut2<'_, f64>>,
+        resid_vol: &mut Option<ArrayViewMut2<'_, f64>>,
+    ) {
+        let lanes = self.r2.len();
+        for (plane, values) in tstat.iter_mut().zip(self.tstat.chunks_exact(lanes)) {
+            row_slice(plane, t).copy_from_slice(values);
         }
-        if let Some(r2) = out.r2.as_mut() {
-            put(r2.row_mut(t), &self.r2);
+        if let Some(r2) = r2.as_mut() {
+            row_slice(r2, t).copy_from_slice(&self.r2);
         }
-        if let Some(resid_vol) = out.resid_vol.as_mut() {
-            put(resid_vol.row_mut(t), &self.resid_vol);
+        if let Some(resid_vol) = resid_vol.as_mut() {
+            row_slice(resid_vol, t).copy_from_slice(&self.resid_vol);
         }
-        put(out.n_obs.row_mut(t), n_obs);
     }
 }
 
@@ -1023,45 +1216,15 @@ fn column_chunks<D: RemoveAxis>(
 }
 
 /// Lanes whose products are accumulated together in registers.
-const LANE_BLOCK: usize = 8;
+const LANE_BLOCK: usize = 4;
 
-/// b = A x for every lane with one shared P x P matrix `a` (row-major); `x` and `b` are
-/// P x lanes. Each block of lanes keeps its sums in registers; the terms are added in
-/// the same order for every lane, so a lane's result does not depend on its block.
+/// Row `t` of a group's output plane: contiguous, as the outputs are C-contiguous.
 #[inline(always)]
-fn multiply_shared(a: &[f64], p: usize, lanes: usize, x: &[f64], b: &mut [f64]) {
-    let whole = lanes - lanes % LANE_BLOCK;
-    for start in (0..whole).step_by(LANE_BLOCK) {
-        for (k, b_row) in b.chunks_exact_mut(lanes).enumerate() {
-            let mut sum = [0.0; LANE_BLOCK];
-            for (m, x_row) in x.chunks_exact(lanes).enumerate() {
-                let c = a[k * p + m];
-                let block: &[f64; LANE_BLOCK] = x_row[start..start + LANE_BLOCK]
-                    .try_into()
-                    .expect("a whole block");
-                sum.iter_mut().zip(block).for_each(|(s, v)| *s += c * v);
-            }
-            b_row[start..start + LANE_BLOCK].copy_from_slice(&sum);
-        }
-    }
-    for (k, b_row) in b.chunks_exact_mut(lanes).enumerate() {
-        for l in whole..lanes {
-            let mut sum = 0.0;
-            for (m, x_row) in x.chunks_exact(lanes).enumerate() {
-                sum += a[k * p + m] * x_row[l];
-            }
-            b_row[l] = sum;
-        }
-    }
-}
-
-/// Writes one row of a group's output plane (contiguous, as the planes are row-major).
-#[inline(always)]
-fn put<T: Copy>(mut row: ArrayViewMut1<'_, T>, values: &[T]) {
-    match row.as_slice_mut() {
-        Some(slice) => slice.copy_from_slice(values),
-        None => row.iter_mut().zip(values).for_each(|(o, v)| *o = *v),
-    }
+fn row_slice<'a>(plane: &'a mut ArrayViewMut2<'_, f64>, t: usize) -> &'a mut [f64] {
+    plane
+        .row_mut(t)
+        .into_slice()
+        .expect("output rows are contiguous")
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
@@ -1305,21 +1468,66 @@ mod tests {
     }
 
     #[test]
-    fn shared_multiply_matches_a_plain_product_for_whole_and_partial_blocks() {
-        let p = 3;
-        let a: Vec<f64> = (0..p * p).map(|i| (i as f64 * 0.37).sin()).collect();
-        for lanes in [1, 7, 8, 11, 16, 19] {
-            let x: Vec<f64> = (0..p * lanes).map(|i| (i as f64 * 0.71).cos()).collect();
-            let mut b = vec![f64::NAN; p * lanes];
-            multiply_shared(&a, p, lanes, &x, &mut b);
-            for k in 0..p {
+    fn shared_coefficients_match_a_plain_product_for_any_size_and_block() {
+        // Fixed-size paths (P <= 8) and the general one (P = 10), whole blocks of lanes
+        // and leftover lanes: the same terms in the same order, equal to the last bit.
+        for (k, intercept) in [(1, true), (5, true), (5, false), (9, true)] {
+            let (y, x) = market(40, 2, k, 3, 0.0);
+            let o = options(Some(20), None, None, intercept);
+            let problem = Problem::new(&y.view(), x.view(), &o).unwrap();
+            let p = problem.p;
+            let inverse: Vec<f64> = (0..p * p).map(|i| (i as f64 * 0.37).sin()).collect();
+            for lanes in [1, 3, 4, 7, 8, 11] {
+                let xy: Vec<f64> = (0..p * lanes).map(|i| (i as f64 * 0.71).cos()).collect();
+                let shift: Vec<f64> = (0..lanes).map(|l| 0.01 * l as f64).collect();
+                let yy: Vec<f64> = (0..lanes).map(|l| 2.0 + l as f64).collect();
+                let mut coef = vec![vec![f64::NAN; lanes]; p];
+                let mut rows: Vec<&mut [f64]> = coef.iter_mut().map(|r| &mut r[..]).collect();
+                let mut ssr = yy.clone();
+                problem.publish_shared(&inverse, &xy, &shift, &mut rows, Some(&mut ssr));
                 for l in 0..lanes {
-                    // the same terms in the same order: equal to the last bit
-                    let want = (0..p).fold(0.0, |s, m| s + a[k * p + m] * x[m * lanes + l]);
-                    assert_eq!(b[k * lanes + l], want, "lanes={lanes} k={k} l={l}");
+                    let b: Vec<f64> = (0..p)
+                        .map(|k| {
+                            (0..p).fold(0.0, |s, m| s + inverse[k * p + m] * xy[m * lanes + l])
+                        })
+                        .collect();
+                    let alpha = if intercept {
+                        let slopes = b[1..].iter().zip(&problem.x_shift);
+                        slopes.fold(b[0] + shift[l], |a, (b, s)| a - s * b)
+                    } else {
+                        b[0]
+                    };
+                    let want_ssr = (0..p).fold(yy[l], |s, k| s - b[k] * xy[k * lanes + l]);
+                    let case = format!("p={p} intercept={intercept} lanes={lanes} l={l}");
+                    assert_eq!(coef[0][l].to_bits(), alpha.to_bits(), "{case}");
+                    for k in 1..p {
+                        assert_eq!(coef[k][l].to_bits(), b[k].to_bits(), "{case} k={k}");
+                    }
+                    assert_eq!(ssr[l].to_bits(), want_ssr.to_bits(), "{case}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn outputs_that_are_not_c_contiguous_are_refused() {
+        let (y, x) = market(30, 4, 2, 1, 0.0);
+        let o = RollingOlsOptions {
+            window: Some(10),
+            stats: false,
+            ..Default::default()
+        };
+        let mut coef = Array3::<f64>::zeros((3, 30, 4));
+        let mut n_obs = Array2::<u32>::zeros((4, 30));
+        let views = RollingOlsViews {
+            coef: coef.view_mut(),
+            tstat: None,
+            r2: None,
+            resid_vol: None,
+            n_obs: n_obs.view_mut().reversed_axes(),
+        };
+        let err = rolling_ols_into(&y.view(), x.view(), &o, views).unwrap_err();
+        assert!(err.to_string().contains("C-contiguous"), "{err}");
     }
 
     #[test]

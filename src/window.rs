@@ -106,40 +106,66 @@ impl WindowSums {
     /// Takes in row `t` (and lets the leaving row go): the sums over the window ending at `t`.
     #[inline(always)]
     pub fn advance(&mut self, t: usize) -> &[f64] {
+        // Moved out for the step and back: the buffers are only read meanwhile.
+        let entering = std::mem::take(&mut self.entering);
+        let leaving = std::mem::take(&mut self.leaving);
+        self.step(
+            t,
+            entering.as_slice(),
+            (t >= self.block()).then_some(leaving.as_slice()),
+        );
+        self.entering = entering;
+        self.leaving = leaving;
+        self.current_sums(t)
+    }
+
+    /// [`advance`](Self::advance) for rows that are outer products (see [`Outer`]), which
+    /// are summed without being written out first. `leaving` is needed when
+    /// [`leaving_row`](Self::leaving_row) gives one. Same operations, same results.
+    #[inline(always)]
+    pub fn advance_outer(
+        &mut self,
+        t: usize,
+        entering: &Outer<'_>,
+        leaving: Option<&Outer<'_>>,
+    ) -> &[f64] {
+        self.step(t, entering, leaving);
+        self.current_sums(t)
+    }
+
+    /// Rows per block: the window length, or never a full block when expanding.
+    #[inline(always)]
+    fn block(&self) -> usize {
+        match self.span {
+            Span::Rolling(w) => w,
+            Span::Expanding => usize::MAX,
+        }
+    }
+
+    #[inline(always)]
+    fn step<R: Row + ?Sized>(&mut self, t: usize, entering: &R, leaving: Option<&R>) {
         let lambda = self.lambda;
         // Without decay every weight is 1: plain additions, no multiplications.
         let weighted = lambda != 1.0;
         if weighted {
-            let rows = self.prefix.iter_mut().zip(&self.entering);
-            rows.for_each(|(p, g)| *p = lambda * *p + g);
+            entering.apply(&mut self.prefix, |p, g| *p = lambda * *p + g);
         } else {
-            self.prefix
-                .iter_mut()
-                .zip(&self.entering)
-                .for_each(|(p, g)| *p += g);
+            entering.apply(&mut self.prefix, |p, g| *p += g);
         }
         let Span::Rolling(w) = self.span else {
-            return &self.prefix;
+            return;
         };
         let offset = t % w; // position of row t in its block
+        let weight = self.powers[w - 1 - offset];
         if weighted {
-            let weight = self.powers[w - 1 - offset];
-            let rows = self.current.iter_mut().zip(&self.entering);
-            rows.for_each(|(c, g)| *c += weight * g);
+            entering.apply(&mut self.current, |c, g| *c += weight * g);
         }
         // Row t - w leaves: it sits at the same offset in the previous block.
-        if t >= w {
+        if let Some(leaving) = leaving.filter(|_| t >= w) {
             if weighted {
-                let weight = self.powers[w - 1 - offset];
-                self.left
-                    .iter_mut()
-                    .zip(&self.leaving)
-                    .for_each(|(l, g)| *l += weight * g);
+                leaving.apply(&mut self.left, |l, g| *l += weight * g);
             } else {
-                self.left
-                    .iter_mut()
-                    .zip(&self.leaving)
-                    .for_each(|(l, g)| *l += g);
+                leaving.apply(&mut self.left, |l, g| *l += g);
             }
         }
         if offset == w - 1 {
@@ -154,22 +180,64 @@ impl WindowSums {
             for v in [&mut self.prefix, &mut self.current, &mut self.left] {
                 v.fill(0.0);
             }
-            return &self.sums;
+        } else if t >= w {
+            // Window = the previous block's rows still inside (its total minus the rows
+            // that left: exactly zero when those rows are) + the current block so far.
+            let scale = self.powers[offset + 1];
+            let parts = self
+                .sums
+                .iter_mut()
+                .zip(&self.previous)
+                .zip(&self.left)
+                .zip(&self.prefix);
+            parts.for_each(|(((s, total), left), p)| *s = scale * (total - left) + p);
         }
-        if t < w {
-            return &self.prefix;
+    }
+
+    /// The sums over the window ending at `t`, once row `t` has been stepped in.
+    #[inline(always)]
+    fn current_sums(&self, t: usize) -> &[f64] {
+        match self.span {
+            Span::Rolling(w) if t >= w || t % w == w - 1 => &self.sums,
+            _ => &self.prefix,
         }
-        // Window = the previous block's rows still inside (its total minus the rows
-        // that left: exactly zero when those rows are) + the current block so far.
-        let scale = self.powers[offset + 1];
-        let parts = self
-            .sums
-            .iter_mut()
-            .zip(&self.previous)
-            .zip(&self.left)
-            .zip(&self.prefix);
-        parts.for_each(|(((s, total), left), p)| *s = scale * (total - left) + p);
-        &self.sums
+    }
+}
+
+/// A row vector made of segments `scales[k] * values` (k = 0, 1, ...), followed, when
+/// `square`, by a segment `values * values`: e.g. x_t,k y_t,j and y_t,j^2 over assets j.
+pub struct Outer<'a> {
+    pub scales: &'a [f64],
+    pub values: &'a [f64],
+    pub square: bool,
+}
+
+/// A row entering or leaving a window, combined entry by entry into a running sum.
+trait Row {
+    /// Calls `f(sum, g)` for every entry `g` of the row and its running sum.
+    fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64));
+}
+
+impl Row for [f64] {
+    #[inline(always)]
+    fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64)) {
+        sums.iter_mut().zip(self).for_each(|(s, &g)| f(s, g));
+    }
+}
+
+impl Row for Outer<'_> {
+    #[inline(always)]
+    fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64)) {
+        let mut segments = sums.chunks_exact_mut(self.values.len());
+        for (&a, segment) in self.scales.iter().zip(segments.by_ref()) {
+            let pairs = segment.iter_mut().zip(self.values);
+            pairs.for_each(|(s, &v)| f(s, a * v));
+        }
+        if self.square {
+            let segment = segments.next().expect("a segment for the squares");
+            let pairs = segment.iter_mut().zip(self.values);
+            pairs.for_each(|(s, &v)| f(s, v * v));
+        }
     }
 }
 
