@@ -720,6 +720,8 @@ impl Problem {
             // Rows enter as x_t y_t' (and y_t^2), summed without being written out.
             let x_in = self.shared_row(input, &mut entering, t, &mut y_in, &no_factors);
             let enter = Outer {
+                mask_scales: &[],
+                mask: &[],
                 scales: x_in,
                 values: &y_in,
                 square: fit_quality,
@@ -728,6 +730,8 @@ impl Problem {
                 Some(r) => {
                     let x_out = self.shared_row(input, &mut leaving, r, &mut y_out, &no_factors);
                     let leave = Outer {
+                        mask_scales: &[],
+                        mask: &[],
                         scales: x_out,
                         values: &y_out,
                         square: fit_quality,
@@ -911,24 +915,27 @@ impl Problem {
         }
     }
 
-    /// Packed x x' (for present returns), x y and y² of row `t` for a group with gaps;
-    /// leaves in `present` which lanes have a return on that row.
+    /// The packed products x_i x_k (i >= k) and the regressors of row `t`, with the
+    /// group's centred returns on it in `values` (0 where missing) and in `present` 1
+    /// where an asset has a return, else 0; a row without factors is all zeros.
     #[inline(always)]
-    fn fill_gappy_row<Y: Panel>(
-        &self,
+    #[allow(clippy::too_many_arguments)]
+    fn gappy_row<'a, Y: Panel>(
+        &'a self,
         input: &GroupInput<'_, Y>,
         tile: &mut RowTile,
         t: usize,
         values: &mut [f64],
         present: &mut [f64],
-        g: &mut [f64],
-    ) {
+        packed: &'a mut [f64],
+        no_factors: &'a [f64],
+    ) -> (&'a [f64], &'a [f64]) {
         if !self.row_ok[t] {
-            g.fill(0.0);
+            values.fill(0.0);
             present.fill(0.0);
-            return;
+            packed.fill(0.0);
+            return (packed, no_factors);
         }
-        let lanes = input.lanes;
         input.centred_row(tile, t, values);
         for (value, here) in values.iter_mut().zip(present.iter_mut()) {
             let missing = value.is_nan();
@@ -938,26 +945,11 @@ impl Problem {
             }
         }
         let x = self.design_row(t);
-        let mut rows = g.chunks_exact_mut(lanes);
-        for i in 0..self.p {
-            for k in 0..=i {
-                let xx = x[i] * x[k];
-                let row = rows.next().expect("packed rows");
-                row.iter_mut()
-                    .zip(present.iter())
-                    .for_each(|(o, m)| *o = xx * m);
-            }
+        let pairs = (0..self.p).flat_map(|i| (0..=i).map(move |k| (i, k)));
+        for (xx, (i, k)) in packed.iter_mut().zip(pairs) {
+            *xx = x[i] * x[k];
         }
-        for xi in x {
-            let row = rows.next().expect("cross rows");
-            row.iter_mut()
-                .zip(values.iter())
-                .for_each(|(o, v)| *o = xi * v);
-        }
-        let row = rows.next().expect("square row");
-        row.iter_mut()
-            .zip(values.iter())
-            .for_each(|(o, v)| *o = v * v);
+        (packed, x)
     }
 
     /// Some asset of the group misses returns: each sums its own X'WX over its valid
@@ -968,28 +960,62 @@ impl Problem {
         let q = packed_len(p);
         let mut fits = Fits::new(p, lanes);
         let mut stage = Stage::new(p, lanes);
-        let mut values = vec![0.0; lanes];
-        let mut present = vec![0.0; lanes];
+        let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
+        let (mut present_in, mut present_out) = (vec![0.0; lanes], vec![0.0; lanes]);
+        let (mut packed_in, mut packed_out) = (vec![0.0; q], vec![0.0; q]);
+        let no_factors = vec![0.0; p];
         let mut a = vec![0.0; p * p * lanes];
         let mut scratch = vec![0.0; p * lanes];
         let v = self.alpha_direction();
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let mut window = WindowSums::new((q + p + 1) * lanes, self.span, self.lambda);
         for t in 0..self.t_len {
-            // Valid rows per lane: +1 for a return entering the window, -1 leaving.
-            let g = window.entering();
-            self.fill_gappy_row(input, &mut entering, t, &mut values, &mut present, g);
-            for (count, &here) in fits.n.iter_mut().zip(&present) {
+            // Rows enter as packed x_t x_t' per present return, x_t y_t' and y_t^2, summed
+            // without being written out. Valid rows per lane: +1 entering, -1 leaving.
+            let (xx, x) = self.gappy_row(
+                input,
+                &mut entering,
+                t,
+                &mut y_in,
+                &mut present_in,
+                &mut packed_in,
+                &no_factors,
+            );
+            let enter = Outer {
+                mask_scales: xx,
+                mask: &present_in,
+                scales: x,
+                values: &y_in,
+                square: true,
+            };
+            for (count, &here) in fits.n.iter_mut().zip(&present_in) {
                 *count += u32::from(here > 0.0);
             }
-            if let Some(r) = window.leaving_row(t) {
-                let g = window.leaving();
-                self.fill_gappy_row(input, &mut leaving, r, &mut values, &mut present, g);
-                for (count, &here) in fits.n.iter_mut().zip(&present) {
-                    *count -= u32::from(here > 0.0);
+            let sums = match window.leaving_row(t) {
+                Some(r) => {
+                    let (xx, x) = self.gappy_row(
+                        input,
+                        &mut leaving,
+                        r,
+                        &mut y_out,
+                        &mut present_out,
+                        &mut packed_out,
+                        &no_factors,
+                    );
+                    for (count, &here) in fits.n.iter_mut().zip(&present_out) {
+                        *count -= u32::from(here > 0.0);
+                    }
+                    let leave = Outer {
+                        mask_scales: xx,
+                        mask: &present_out,
+                        scales: x,
+                        values: &y_out,
+                        square: true,
+                    };
+                    window.advance_outer(t, &enter, Some(&leave))
                 }
-            }
-            let sums = window.advance(t);
+                None => window.advance_outer(t, &enter, None),
+            };
             // Every lane's X'WX (lower triangle), factorised and solved all at once.
             let mut d = 0;
             for i in 0..p {

@@ -204,9 +204,13 @@ impl WindowSums {
     }
 }
 
-/// A row vector made of segments `scales[k] * values` (k = 0, 1, ...), followed, when
-/// `square`, by a segment `values * values`: e.g. x_t,k y_t,j and y_t,j^2 over assets j.
+/// A row vector made of segments `mask_scales[k] * mask`, then `scales[k] * values`,
+/// then, when `square`, `values * values`: e.g. x_t,i x_t,k m_t,j, x_t,k y_t,j and
+/// y_t,j^2 over assets j, with m the assets that have a return. Every segment is as long
+/// as `values`; `mask_scales` may be empty.
 pub struct Outer<'a> {
+    pub mask_scales: &'a [f64],
+    pub mask: &'a [f64],
     pub scales: &'a [f64],
     pub values: &'a [f64],
     pub square: bool,
@@ -229,6 +233,10 @@ impl Row for Outer<'_> {
     #[inline(always)]
     fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64)) {
         let mut segments = sums.chunks_exact_mut(self.values.len());
+        for (&a, segment) in self.mask_scales.iter().zip(segments.by_ref()) {
+            let pairs = segment.iter_mut().zip(self.mask);
+            pairs.for_each(|(s, &m)| f(s, a * m));
+        }
         for (&a, segment) in self.scales.iter().zip(segments.by_ref()) {
             let pairs = segment.iter_mut().zip(self.values);
             pairs.for_each(|(s, &v)| f(s, a * v));
