@@ -719,23 +719,11 @@ impl Problem {
         for t in 0..self.t_len {
             // Rows enter as x_t y_t' (and y_t^2), summed without being written out.
             let x_in = self.shared_row(input, &mut entering, t, &mut y_in, &no_factors);
-            let enter = Outer {
-                mask_scales: &[],
-                mask: &[],
-                scales: x_in,
-                values: &y_in,
-                square: fit_quality,
-            };
+            let enter = Outer::new(x_in, &y_in, fit_quality);
             let sums = match window.leaving_row(t) {
                 Some(r) => {
                     let x_out = self.shared_row(input, &mut leaving, r, &mut y_out, &no_factors);
-                    let leave = Outer {
-                        mask_scales: &[],
-                        mask: &[],
-                        scales: x_out,
-                        values: &y_out,
-                        square: fit_quality,
-                    };
+                    let leave = Outer::new(x_out, &y_out, fit_quality);
                     window.advance_outer(t, &enter, Some(&leave))
                 }
                 None => window.advance_outer(t, &enter, None),
@@ -981,13 +969,7 @@ impl Problem {
                 &mut packed_in,
                 &no_factors,
             );
-            let enter = Outer {
-                mask_scales: xx,
-                mask: &present_in,
-                scales: x,
-                values: &y_in,
-                square: true,
-            };
+            let enter = Outer::new(x, &y_in, true).masked(xx, &present_in);
             for (count, &here) in fits.n.iter_mut().zip(&present_in) {
                 *count += u32::from(here > 0.0);
             }
@@ -1005,13 +987,7 @@ impl Problem {
                     for (count, &here) in fits.n.iter_mut().zip(&present_out) {
                         *count -= u32::from(here > 0.0);
                     }
-                    let leave = Outer {
-                        mask_scales: xx,
-                        mask: &present_out,
-                        scales: x,
-                        values: &y_out,
-                        square: true,
-                    };
+                    let leave = Outer::new(x, &y_out, true).masked(xx, &present_out);
                     window.advance_outer(t, &enter, Some(&leave))
                 }
                 None => window.advance_outer(t, &enter, None),

@@ -216,6 +216,28 @@ pub struct Outer<'a> {
     pub square: bool,
 }
 
+impl<'a> Outer<'a> {
+    /// Segments `scales[k] * values`, then `values * values` when `square`.
+    pub fn new(scales: &'a [f64], values: &'a [f64], square: bool) -> Self {
+        Self {
+            mask_scales: &[],
+            mask: &[],
+            scales,
+            values,
+            square,
+        }
+    }
+
+    /// Puts segments `mask_scales[k] * mask` in front.
+    pub fn masked(self, mask_scales: &'a [f64], mask: &'a [f64]) -> Self {
+        Self {
+            mask_scales,
+            mask,
+            ..self
+        }
+    }
+}
+
 /// A row entering or leaving a window, combined entry by entry into a running sum.
 trait Row {
     /// Calls `f(sum, g)` for every entry `g` of the row and its running sum.
