@@ -784,7 +784,7 @@ impl Problem {
             ($($p:literal)*) => {
                 match self.p {
                     $($p => self.publish_fixed::<$p>(inverse, xy, shift, coef, ssr),)*
-                    _ => self.publish_any(inverse, xy, shift, coef, ssr),
+                    _ => self.publish_lanes(inverse, xy, shift, coef, ssr, 0),
                 }
             };
         }
@@ -849,26 +849,14 @@ impl Problem {
             }
         }
         if whole < lanes {
-            self.publish_tail(inverse, xy, shift, coef, ssr, whole);
+            self.publish_lanes(inverse, xy, shift, coef, ssr, whole);
         }
     }
 
-    /// [`publish_shared`](Self::publish_shared) for any number of regressors.
+    /// [`publish_shared`](Self::publish_shared) lane by lane for the lanes from `first`
+    /// on: any number of regressors, or the lanes left over after whole blocks.
     #[inline(always)]
-    fn publish_any(
-        &self,
-        inverse: &[f64],
-        xy: &[f64],
-        shift: &[f64],
-        coef: &mut [&mut [f64]],
-        ssr: Option<&mut [f64]>,
-    ) {
-        self.publish_tail(inverse, xy, shift, coef, ssr, 0);
-    }
-
-    /// [`publish_shared`](Self::publish_shared) for the lanes from `first` on, lane by lane.
-    #[inline(always)]
-    fn publish_tail(
+    fn publish_lanes(
         &self,
         inverse: &[f64],
         xy: &[f64],

@@ -109,11 +109,7 @@ impl WindowSums {
         // Moved out for the step and back: the buffers are only read meanwhile.
         let entering = std::mem::take(&mut self.entering);
         let leaving = std::mem::take(&mut self.leaving);
-        self.step(
-            t,
-            entering.as_slice(),
-            (t >= self.block()).then_some(leaving.as_slice()),
-        );
+        self.step(t, entering.as_slice(), Some(leaving.as_slice()));
         self.entering = entering;
         self.leaving = leaving;
         self.current_sums(t)
@@ -133,15 +129,7 @@ impl WindowSums {
         self.current_sums(t)
     }
 
-    /// Rows per block: the window length, or never a full block when expanding.
-    #[inline(always)]
-    fn block(&self) -> usize {
-        match self.span {
-            Span::Rolling(w) => w,
-            Span::Expanding => usize::MAX,
-        }
-    }
-
+    /// Adds row `t`; `leaving` is only read once a row leaves the window (t >= W).
     #[inline(always)]
     fn step<R: Row + ?Sized>(&mut self, t: usize, entering: &R, leaving: Option<&R>) {
         let lambda = self.lambda;
