@@ -380,6 +380,16 @@ impl GroupOutput<'_> {
             plane.row_mut(t).fill(f64::NAN);
         }
     }
+
+    /// No fit for lane `l` on date `t`.
+    fn set_missing(&mut self, t: usize, l: usize) {
+        for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
+            plane[[t, l]] = f64::NAN;
+        }
+        for plane in [&mut self.r2, &mut self.resid_vol].into_iter().flatten() {
+            plane[[t, l]] = f64::NAN;
+        }
+    }
 }
 
 /// One date's window sums turned into fits, lane by lane (component-major: the entry
@@ -393,22 +403,22 @@ struct Fits {
     sum_y: Vec<f64>,
     weight_sum: Vec<f64>,
     n: Vec<u32>,
-    /// Standard error of each published coefficient per unit of residual volatility
-    /// (P x lanes): sqrt of diag((X'WX)^-1), or of the alpha variance factor.
-    /// Read for t-statistics only.
-    coef_scale: Vec<f64>,
+    /// Reciprocal standard error of each published coefficient per unit of residual
+    /// volatility (P x lanes): 1 / sqrt of diag((X'WX)^-1), or of the alpha variance
+    /// factor. Read for t-statistics only.
+    inverse_scale: Vec<f64>,
     /// Lanes with enough rows and independent regressors.
     ok: Vec<bool>,
 }
 
-/// One date's published results for a group, lane by lane.
-struct Stage {
-    /// Residual sums of squares after the perfect-fit cut (scratch).
+/// Per-lane scratch of one date's quality statistics.
+struct QualityScratch {
+    /// Residual sums of squares after the perfect-fit cut.
     ssr: Vec<f64>,
-    coef: Vec<f64>,
-    tstat: Vec<f64>,
-    r2: Vec<f64>,
+    /// resid_vol where it is not an output: it still scales the standard errors.
     resid_vol: Vec<f64>,
+    /// 1 / resid_vol, NaN where there is no sampling error to scale by.
+    inverse_vol: Vec<f64>,
 }
 
 fn packed_len(p: usize) -> usize {
@@ -710,7 +720,7 @@ impl Problem {
         // Coefficients alone need no y'y and no residuals.
         let fit_quality = self.stats || self.tstats;
         let mut fits = Fits::new(p, lanes);
-        let mut stage = Stage::new(p, lanes);
+        let mut scratch = QualityScratch::new(lanes);
         let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
         let no_factors = vec![0.0; p];
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
@@ -750,18 +760,16 @@ impl Problem {
             fits.weight_sum.fill(shared.weight_sum[t]);
             fits.n.fill(n);
             if self.tstats {
-                for (k, row) in fits.coef_scale.chunks_exact_mut(lanes).enumerate() {
+                for (k, row) in fits.inverse_scale.chunks_exact_mut(lanes).enumerate() {
                     let factor = if self.intercept && k == 0 {
                         shared.alpha_variance[t]
                     } else {
                         inverse[k * p + k]
                     };
-                    row.fill(factor.sqrt());
+                    row.fill(1.0 / factor.sqrt());
                 }
             }
-            let coef: Vec<&[f64]> = coef.into_iter().map(|row| &*row).collect();
-            self.finish_quality(&fits, &coef, &mut stage);
-            stage.write_quality(t, &mut out.tstat, &mut out.r2, &mut out.resid_vol);
+            self.finish_quality(&fits, &mut scratch, t, out);
         }
     }
 
@@ -935,7 +943,7 @@ impl Problem {
         let (p, lanes) = (self.p, input.lanes);
         let q = packed_len(p);
         let mut fits = Fits::new(p, lanes);
-        let mut stage = Stage::new(p, lanes);
+        let mut quality = QualityScratch::new(lanes);
         let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
         let (mut present_in, mut present_out) = (vec![0.0; lanes], vec![0.0; lanes]);
         let (mut packed_in, mut packed_out) = (vec![0.0; q], vec![0.0; q]);
@@ -999,32 +1007,43 @@ impl Problem {
             linalg::cholesky_solve(&a, p, lanes, &mut fits.b);
             fits.set_residuals(xy, &sums[(q + p) * lanes..]);
             if self.tstats {
-                linalg::inverse_diagonal(&a, p, lanes, &mut fits.coef_scale, &mut scratch);
+                linalg::inverse_diagonal(&a, p, lanes, &mut fits.inverse_scale, &mut scratch);
                 if self.intercept {
-                    let alpha = &mut fits.coef_scale[..lanes];
+                    let alpha = &mut fits.inverse_scale[..lanes];
                     linalg::inverse_quadratic_form(&a, p, lanes, &v, alpha, &mut scratch);
                 }
-                fits.coef_scale.iter_mut().for_each(|c| *c = c.sqrt());
+                fits.inverse_scale
+                    .iter_mut()
+                    .for_each(|c| *c = 1.0 / c.sqrt());
             }
-            self.finish(&fits, &input.shift, &mut stage);
-            stage.write(t, &fits.n, out);
+            out.n_obs.row_mut(t).assign(&ndarray::aview1(&fits.n));
+            self.finish(&fits, &input.shift, &mut quality, t, out);
         }
     }
 
-    /// Turns one date's fits into the published statistics, across lanes.
+    /// Publishes one date's fits into the group's output rows, across lanes.
     #[inline(always)]
-    fn finish(&self, fits: &Fits, shift: &[f64], stage: &mut Stage) {
+    fn finish(
+        &self,
+        fits: &Fits,
+        shift: &[f64],
+        scratch: &mut QualityScratch,
+        t: usize,
+        out: &mut GroupOutput<'_>,
+    ) {
         let lanes = fits.lanes;
         if !fits.ok.iter().any(|&ok| ok) {
-            stage.fill_missing();
+            out.fill_missing(t);
             return;
         }
-        stage.coef.copy_from_slice(&fits.b);
+        for (plane, b) in out.coef.iter_mut().zip(fits.b.chunks_exact(lanes)) {
+            row_slice(plane, t).copy_from_slice(b);
+        }
         if self.intercept {
             // alpha of the original data: b0 + y_shift - x_shift . slopes
-            let (alpha, slopes) = stage.coef.split_at_mut(lanes);
+            let alpha = row_slice(&mut out.coef[0], t);
             alpha.iter_mut().zip(shift).for_each(|(a, s)| *a += s);
-            for (x_shift, slope) in self.x_shift.iter().zip(slopes.chunks_exact(lanes)) {
+            for (x_shift, slope) in self.x_shift.iter().zip(fits.b[lanes..].chunks_exact(lanes)) {
                 alpha
                     .iter_mut()
                     .zip(slope)
@@ -1032,44 +1051,65 @@ impl Problem {
             }
         }
         if self.stats || self.tstats {
-            // Moved out while the quality statistics are written beside it.
-            let coef = std::mem::take(&mut stage.coef);
-            let rows: Vec<&[f64]> = coef.chunks_exact(lanes).collect();
-            self.finish_quality(fits, &rows, stage);
-            stage.coef = coef;
+            self.finish_quality(fits, scratch, t, out);
         }
-        if !fits.ok.iter().all(|&ok| ok) {
-            for l in (0..lanes).filter(|&l| !fits.ok[l]) {
-                stage.set_missing(l, lanes);
-            }
+        for l in (0..lanes).filter(|&l| !fits.ok[l]) {
+            out.set_missing(t, l);
         }
     }
 
-    /// r2, resid_vol and t-statistics of one date, across lanes, given the published
-    /// coefficients (one row of lanes per regressor).
+    /// r2, resid_vol and t-statistics of date `t` into the group's output rows, from the
+    /// sums in `fits` and the coefficients already published there.
     #[inline(always)]
-    fn finish_quality(&self, fits: &Fits, coef: &[&[f64]], stage: &mut Stage) {
+    fn finish_quality(
+        &self,
+        fits: &Fits,
+        scratch: &mut QualityScratch,
+        t: usize,
+        out: &mut GroupOutput<'_>,
+    ) {
         let (p, lanes) = (self.p, fits.lanes);
-        // resid_vol doubles as the scale of the standard errors, wanted or not.
-        let (ssr, vol) = (&mut stage.ssr, &mut stage.resid_vol);
-        for l in 0..lanes {
+        let QualityScratch {
+            ssr,
+            resid_vol,
+            inverse_vol,
+        } = scratch;
+        for ((cut, &ssr), &yy) in ssr.iter_mut().zip(&fits.ssr).zip(&fits.yy) {
             // A residual sum of squares at the rounding level of y'y is a perfect fit.
-            ssr[l] = if fits.ssr[l] > ROUNDING * fits.yy[l] {
-                fits.ssr[l]
-            } else {
-                0.0
-            };
-            let dof = fits.n[l] as f64 - p as f64;
-            vol[l] = if dof > 0.0 {
-                (ssr[l] / dof).sqrt()
+            *cut = if ssr > ROUNDING * yy { ssr } else { 0.0 };
+        }
+        // resid_vol doubles as the scale of the standard errors, wanted or not.
+        let vol = match out.resid_vol.as_mut() {
+            Some(plane) => row_slice(plane, t),
+            None => &mut resid_vol[..],
+        };
+        for ((vol, &ssr), &n) in vol.iter_mut().zip(ssr.iter()).zip(&fits.n) {
+            let dof = n as f64 - p as f64;
+            *vol = if dof > 0.0 {
+                (ssr / dof).sqrt()
             } else {
                 f64::NAN
             };
         }
-        if self.stats {
+        if self.tstats {
+            for (inverse, &vol) in inverse_vol.iter_mut().zip(vol.iter()) {
+                // A perfect fit has no sampling error to scale by: t is undefined.
+                *inverse = if vol > 0.0 { 1.0 / vol } else { f64::NAN };
+            }
+            let scales = fits.inverse_scale.chunks_exact(lanes);
+            for ((plane, coef), scale) in out.tstat.iter_mut().zip(&out.coef).zip(scales) {
+                let coef = coef.row(t);
+                let coef = coef.as_slice().expect("output rows are contiguous");
+                let terms = coef.iter().zip(inverse_vol.iter()).zip(scale);
+                for (t, ((c, inverse_vol), scale)) in row_slice(plane, t).iter_mut().zip(terms) {
+                    *t = c * inverse_vol * scale;
+                }
+            }
+        }
+        if let Some(plane) = out.r2.as_mut() {
             let sums = fits.yy.iter().zip(&fits.sum_y).zip(&fits.weight_sum);
-            for ((r2, ssr), ((&yy, &sum_y), &weight_sum)) in
-                stage.r2.iter_mut().zip(ssr.iter()).zip(sums)
+            for ((r2, &ssr), ((&yy, &sum_y), &weight_sum)) in
+                row_slice(plane, t).iter_mut().zip(ssr.iter()).zip(sums)
             {
                 let tss = if self.intercept {
                     yy - sum_y * sum_y / weight_sum
@@ -1081,16 +1121,6 @@ impl Problem {
                 } else {
                     f64::NAN
                 };
-            }
-        }
-        if self.tstats {
-            let rows = stage.tstat.chunks_exact_mut(lanes);
-            for ((tstat, coef), scale) in rows.zip(coef).zip(fits.coef_scale.chunks_exact(lanes)) {
-                for (l, t) in tstat.iter_mut().enumerate() {
-                    let se = vol[l] * scale[l];
-                    // A perfect fit has no sampling error to scale by: t is undefined.
-                    *t = if se > 0.0 { coef[l] / se } else { f64::NAN };
-                }
             }
         }
     }
@@ -1120,74 +1150,18 @@ impl Fits {
             sum_y: vec![f64::NAN; lanes],
             weight_sum: vec![f64::NAN; lanes],
             n: vec![0; lanes],
-            coef_scale: vec![f64::NAN; p * lanes],
+            inverse_scale: vec![f64::NAN; p * lanes],
             ok: vec![false; lanes],
         }
     }
 }
 
-impl Stage {
-    fn new(p: usize, lanes: usize) -> Self {
+impl QualityScratch {
+    fn new(lanes: usize) -> Self {
         Self {
             ssr: vec![f64::NAN; lanes],
-            coef: vec![f64::NAN; p * lanes],
-            tstat: vec![f64::NAN; p * lanes],
-            r2: vec![f64::NAN; lanes],
             resid_vol: vec![f64::NAN; lanes],
-        }
-    }
-
-    fn fill_missing(&mut self) {
-        for values in [
-            &mut self.coef,
-            &mut self.tstat,
-            &mut self.r2,
-            &mut self.resid_vol,
-        ] {
-            values.fill(f64::NAN);
-        }
-    }
-
-    fn set_missing(&mut self, lane: usize, lanes: usize) {
-        for values in [&mut self.coef, &mut self.tstat] {
-            values
-                .iter_mut()
-                .skip(lane)
-                .step_by(lanes)
-                .for_each(|v| *v = f64::NAN);
-        }
-        self.r2[lane] = f64::NAN;
-        self.resid_vol[lane] = f64::NAN;
-    }
-
-    #[inline(always)]
-    fn write(&self, t: usize, n_obs: &[u32], out: &mut GroupOutput<'_>) {
-        let lanes = n_obs.len();
-        for (plane, values) in out.coef.iter_mut().zip(self.coef.chunks_exact(lanes)) {
-            row_slice(plane, t).copy_from_slice(values);
-        }
-        self.write_quality(t, &mut out.tstat, &mut out.r2, &mut out.resid_vol);
-        out.n_obs.row_mut(t).assign(&ndarray::aview1(n_obs));
-    }
-
-    /// The t-statistics, r2 and resid_vol of date `t` into the group's output rows.
-    #[inline(always)]
-    fn write_quality(
-        &self,
-        t: usize,
-        tstat: &mut [ArrayViewMut2<'_, f64>],
-        r2: &mut Option<ArrayViewMut2<'_, f64>>,
-        resid_vol: &mut Option<ArrayViewMut2<'_, f64>>,
-    ) {
-        let lanes = self.r2.len();
-        for (plane, values) in tstat.iter_mut().zip(self.tstat.chunks_exact(lanes)) {
-            row_slice(plane, t).copy_from_slice(values);
-        }
-        if let Some(r2) = r2.as_mut() {
-            row_slice(r2, t).copy_from_slice(&self.r2);
-        }
-        if let Some(resid_vol) = resid_vol.as_mut() {
-            row_slice(resid_vol, t).copy_from_slice(&self.resid_vol);
+            inverse_vol: vec![f64::NAN; lanes],
         }
     }
 }
