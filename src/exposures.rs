@@ -381,6 +381,16 @@ impl GroupOutput<'_> {
         }
     }
 
+    /// The rows of date `t`.
+    fn rows(&mut self, t: usize) -> DateRows<'_> {
+        DateRows {
+            coef: self.coef.iter_mut().map(|c| row_slice(c, t)).collect(),
+            tstat: self.tstat.iter_mut().map(|c| row_slice(c, t)).collect(),
+            r2: self.r2.as_mut().map(|c| row_slice(c, t)),
+            resid_vol: self.resid_vol.as_mut().map(|c| row_slice(c, t)),
+        }
+    }
+
     /// No fit for lane `l` on date `t`.
     fn set_missing(&mut self, t: usize, l: usize) {
         for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
@@ -392,7 +402,33 @@ impl GroupOutput<'_> {
     }
 }
 
-/// One date's window sums turned into fits, lane by lane (component-major: the entry
+/// One date's output rows of a group, one row of lanes per statistic.
+struct DateRows<'a> {
+    coef: Vec<&'a mut [f64]>,
+    /// Empty without t-statistics.
+    tstat: Vec<&'a mut [f64]>,
+    r2: Option<&'a mut [f64]>,
+    resid_vol: Option<&'a mut [f64]>,
+}
+
+/// One date's window sums of a group without gaps, and what all its lanes share.
+struct SharedDate<'a> {
+    /// (X'WX)^-1, P x P row-major.
+    inverse: &'a [f64],
+    /// X'Wy (P x lanes).
+    xy: &'a [f64],
+    /// y'Wy (lanes), given when r2, resid_vol or t-statistics are wanted.
+    yy: Option<&'a [f64]>,
+    /// The centring shifts of the group's returns.
+    shift: &'a [f64],
+    /// Residual degrees of freedom.
+    dof: f64,
+    weight_sum: f64,
+    /// Reciprocal standard error of each coefficient per unit of resid_vol (P).
+    inverse_scale: &'a [f64],
+}
+
+/// One date's window sums turned into fits on the gap path, lane by lane (component-major: the entry
 /// for component k of lane l is at k * lanes + l).
 struct Fits {
     lanes: usize,
@@ -708,7 +744,7 @@ impl Problem {
 
     /// No asset of the group misses a return where the factors are present: per asset
     /// only X'Wy and y'Wy are summed and the shared inverse gives the coefficients,
-    /// which go straight into the output rows.
+    /// which go straight into the output rows with the statistics built from them.
     #[inline(always)]
     fn fit_shared_group<Y: Panel>(
         &self,
@@ -719,10 +755,9 @@ impl Problem {
         let (p, lanes) = (self.p, input.lanes);
         // Coefficients alone need no y'y and no residuals.
         let fit_quality = self.stats || self.tstats;
-        let mut fits = Fits::new(p, lanes);
-        let mut scratch = QualityScratch::new(lanes);
         let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
         let no_factors = vec![0.0; p];
+        let mut inverse_scale = vec![f64::NAN; p];
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let width = (p + usize::from(fit_quality)) * lanes;
         let mut window = WindowSums::new(width, self.span, self.lambda);
@@ -746,53 +781,42 @@ impl Problem {
             }
             let (xy, yy) = sums.split_at(p * lanes);
             let inverse = &shared.inverse[t * p * p..(t + 1) * p * p];
-            let mut coef: Vec<&mut [f64]> = out.coef.iter_mut().map(|c| row_slice(c, t)).collect();
-            let ssr = fit_quality.then(|| {
-                fits.ssr.copy_from_slice(yy);
-                &mut fits.ssr[..]
-            });
-            self.publish_shared(inverse, xy, &input.shift, &mut coef, ssr);
-            if !fit_quality {
-                continue;
-            }
-            fits.yy.copy_from_slice(yy);
-            fits.sum_y.copy_from_slice(&xy[..lanes]);
-            fits.weight_sum.fill(shared.weight_sum[t]);
-            fits.n.fill(n);
             if self.tstats {
-                for (k, row) in fits.inverse_scale.chunks_exact_mut(lanes).enumerate() {
+                for (k, scale) in inverse_scale.iter_mut().enumerate() {
                     let factor = if self.intercept && k == 0 {
                         shared.alpha_variance[t]
                     } else {
                         inverse[k * p + k]
                     };
-                    row.fill(1.0 / factor.sqrt());
+                    *scale = 1.0 / factor.sqrt();
                 }
             }
-            self.finish_quality(&fits, &mut scratch, t, out);
+            let date = SharedDate {
+                inverse,
+                xy,
+                yy: fit_quality.then_some(yy),
+                shift: &input.shift,
+                dof: f64::from(n) - p as f64,
+                weight_sum: shared.weight_sum[t],
+                inverse_scale: &inverse_scale,
+            };
+            self.publish_shared(&date, &mut out.rows(t));
         }
     }
 
     /// b = (X'WX)^-1 X'Wy for every lane of a group from the shared inverse, published
-    /// into the coefficient rows `coef` (alpha shifted back to the original data); with
-    /// `ssr` (holding y'Wy on entry) also leaves y'Wy - b'X'Wy there. Each block of lanes
-    /// keeps its sums in registers; every lane's terms are added in the same order.
+    /// into the coefficient rows (alpha shifted back to the original data) and, with
+    /// y'Wy given, r2, resid_vol and t-statistics into theirs. Each block of lanes keeps
+    /// its values in registers; every lane's terms are added in the same order.
     #[inline(always)]
-    fn publish_shared(
-        &self,
-        inverse: &[f64],
-        xy: &[f64],
-        shift: &[f64],
-        coef: &mut [&mut [f64]],
-        ssr: Option<&mut [f64]>,
-    ) {
+    fn publish_shared(&self, date: &SharedDate<'_>, rows: &mut DateRows<'_>) {
         // With the number of regressors known at compile time every block's
         // coefficients stay in registers and each output row is written once.
         macro_rules! fixed {
             ($($p:literal)*) => {
                 match self.p {
-                    $($p => self.publish_fixed::<$p>(inverse, xy, shift, coef, ssr),)*
-                    _ => self.publish_lanes(inverse, xy, shift, coef, ssr, 0),
+                    $($p => self.publish_fixed::<$p>(date, rows),)*
+                    _ => self.publish_lanes(date, rows, 0),
                 }
             };
         }
@@ -801,99 +825,101 @@ impl Problem {
 
     /// [`publish_shared`](Self::publish_shared) for `P` regressors.
     #[inline(always)]
-    fn publish_fixed<const P: usize>(
-        &self,
-        inverse: &[f64],
-        xy: &[f64],
-        shift: &[f64],
-        coef: &mut [&mut [f64]],
-        mut ssr: Option<&mut [f64]>,
-    ) {
-        let lanes = shift.len();
-        let a: [[f64; P]; P] = std::array::from_fn(|k| std::array::from_fn(|m| inverse[k * P + m]));
-        let x_shift: [f64; P] = std::array::from_fn(|k| match k {
-            0 => 0.0,
-            _ if self.intercept => self.x_shift[k - 1],
-            _ => 0.0,
-        });
-        let rows: [&[f64]; P] = std::array::from_fn(|m| &xy[m * lanes..(m + 1) * lanes]);
+    fn publish_fixed<const P: usize>(&self, date: &SharedDate<'_>, rows: &mut DateRows<'_>) {
+        let lanes = date.shift.len();
+        let a: [[f64; P]; P] =
+            std::array::from_fn(|k| std::array::from_fn(|m| date.inverse[k * P + m]));
+        let xy: [&[f64]; P] = std::array::from_fn(|m| &date.xy[m * lanes..(m + 1) * lanes]);
         let whole = lanes - lanes % LANE_BLOCK;
         for start in (0..whole).step_by(LANE_BLOCK) {
-            let block = start..start + LANE_BLOCK;
-            let x: [[f64; LANE_BLOCK]; P] =
-                std::array::from_fn(|m| rows[m][block.clone()].try_into().expect("a whole block"));
+            let x: [[f64; LANE_BLOCK]; P] = std::array::from_fn(|m| *block(xy[m], start));
             let mut b = [[0.0; LANE_BLOCK]; P];
             for (b, a) in b.iter_mut().zip(&a) {
                 for (&c, x) in a.iter().zip(&x) {
                     b.iter_mut().zip(x).for_each(|(b, v)| *b += c * v);
                 }
             }
-            for (k, (row, b_k)) in coef.iter_mut().zip(&b).enumerate() {
-                let out: &mut [f64; LANE_BLOCK] =
-                    (&mut row[block.clone()]).try_into().expect("a whole block");
-                if k == 0 && self.intercept {
-                    // alpha of the original data: b0 + y_shift - x_shift . slopes
-                    let mut alpha = [0.0; LANE_BLOCK];
-                    let shifts = alpha.iter_mut().zip(b_k).zip(&shift[block.clone()]);
-                    shifts.for_each(|((a, b), s)| *a = b + s);
-                    for (slope, &x_shift) in b[1..].iter().zip(&x_shift[1..]) {
-                        alpha
-                            .iter_mut()
-                            .zip(slope)
-                            .for_each(|(a, b)| *a -= x_shift * b);
-                    }
-                    *out = alpha;
-                } else {
-                    *out = *b_k;
-                }
-            }
-            if let Some(ssr) = ssr.as_deref_mut() {
-                let ssr: &mut [f64; LANE_BLOCK] =
-                    (&mut ssr[block]).try_into().expect("a whole block");
-                for (b, x) in b.iter().zip(&x) {
-                    let terms = ssr.iter_mut().zip(b).zip(x);
-                    terms.for_each(|((s, b), v)| *s -= b * v);
-                }
-            }
+            self.publish_block(date, start, &x, &b, rows);
         }
         if whole < lanes {
-            self.publish_lanes(inverse, xy, shift, coef, ssr, whole);
+            self.publish_lanes(date, rows, whole);
         }
     }
 
     /// [`publish_shared`](Self::publish_shared) lane by lane for the lanes from `first`
     /// on: any number of regressors, or the lanes left over after whole blocks.
     #[inline(always)]
-    fn publish_lanes(
-        &self,
-        inverse: &[f64],
-        xy: &[f64],
-        shift: &[f64],
-        coef: &mut [&mut [f64]],
-        mut ssr: Option<&mut [f64]>,
-        first: usize,
-    ) {
-        let (p, lanes) = (self.p, shift.len());
-        let mut b = vec![0.0; p];
+    fn publish_lanes(&self, date: &SharedDate<'_>, rows: &mut DateRows<'_>, first: usize) {
+        let (p, lanes) = (self.p, date.shift.len());
+        let (mut x, mut b) = (vec![[0.0]; p], vec![[0.0]; p]);
         for l in first..lanes {
+            for (m, x) in x.iter_mut().enumerate() {
+                *x = [date.xy[m * lanes + l]];
+            }
             for (k, b) in b.iter_mut().enumerate() {
-                *b = 0.0;
-                for (m, &c) in inverse[k * p..(k + 1) * p].iter().enumerate() {
-                    *b += c * xy[m * lanes + l];
-                }
+                let row = &date.inverse[k * p..(k + 1) * p];
+                *b = [row.iter().zip(&x).fold(0.0, |b, (&c, x)| b + c * x[0])];
             }
-            for (k, (row, &b_k)) in coef.iter_mut().zip(&b).enumerate() {
-                row[l] = if k == 0 && self.intercept {
-                    // alpha of the original data: b0 + y_shift - x_shift . slopes
-                    let slopes = b[1..].iter().zip(&self.x_shift);
-                    slopes.fold(b_k + shift[l], |a, (b, x_shift)| a - x_shift * b)
-                } else {
-                    b_k
-                };
+            self.publish_block(date, l, &x, &b, rows);
+        }
+    }
+
+    /// Publishes the `W` lanes from `start`, given their X'Wy (`x`) and centred
+    /// coefficients (`b`), one row of lanes per regressor.
+    #[inline(always)]
+    fn publish_block<const W: usize>(
+        &self,
+        date: &SharedDate<'_>,
+        start: usize,
+        x: &[[f64; W]],
+        b: &[[f64; W]],
+        rows: &mut DateRows<'_>,
+    ) {
+        // alpha of the original data: b0 + y_shift - x_shift . slopes
+        let mut alpha = b[0];
+        if self.intercept {
+            let shift = block::<W>(date.shift, start);
+            alpha.iter_mut().zip(shift).for_each(|(a, s)| *a += s);
+            for (slope, &x_shift) in b[1..].iter().zip(&self.x_shift) {
+                alpha
+                    .iter_mut()
+                    .zip(slope)
+                    .for_each(|(a, b)| *a -= x_shift * b);
             }
-            if let Some(ssr) = ssr.as_deref_mut() {
-                for (k, b) in b.iter().enumerate() {
-                    ssr[l] -= b * xy[k * lanes + l];
+        }
+        let published = |k: usize| if k == 0 { &alpha } else { &b[k] };
+        for (k, row) in rows.coef.iter_mut().enumerate() {
+            *block_mut(row, start) = *published(k);
+        }
+        let Some(yy) = date.yy else { return };
+        let yy = *block::<W>(yy, start);
+        let mut ssr = yy;
+        for (b, x) in b.iter().zip(x) {
+            let terms = ssr.iter_mut().zip(b).zip(x);
+            terms.for_each(|((s, b), v)| *s -= b * v);
+        }
+        for (s, &yy) in ssr.iter_mut().zip(&yy) {
+            *s = perfect_fit_cut(*s, yy);
+        }
+        let mut vol = ssr;
+        vol.iter_mut().for_each(|v| *v = resid_vol(*v, date.dof));
+        if let Some(row) = rows.resid_vol.as_deref_mut() {
+            *block_mut(row, start) = vol;
+        }
+        if let Some(row) = rows.r2.as_deref_mut() {
+            // The intercept's entry of X'Wy is the weighted sum of y.
+            let sums = ssr.iter().zip(&yy).zip(&x[0]);
+            for (r2, ((&ssr, &yy), &sum_y)) in block_mut::<W>(row, start).iter_mut().zip(sums) {
+                *r2 = self.r2(ssr, yy, sum_y, date.weight_sum);
+            }
+        }
+        if !rows.tstat.is_empty() {
+            let mut inverse = vol;
+            inverse.iter_mut().for_each(|v| *v = inverse_vol(*v));
+            for (k, (row, &scale)) in rows.tstat.iter_mut().zip(date.inverse_scale).enumerate() {
+                let terms = published(k).iter().zip(&inverse);
+                for (t, (c, inverse)) in block_mut::<W>(row, start).iter_mut().zip(terms) {
+                    *t = c * inverse * scale;
                 }
             }
         }
@@ -1071,36 +1097,29 @@ impl Problem {
         let (p, lanes) = (self.p, fits.lanes);
         let QualityScratch {
             ssr,
-            resid_vol,
-            inverse_vol,
+            resid_vol: vol_scratch,
+            inverse_vol: inverse_vols,
         } = scratch;
         for ((cut, &ssr), &yy) in ssr.iter_mut().zip(&fits.ssr).zip(&fits.yy) {
-            // A residual sum of squares at the rounding level of y'y is a perfect fit.
-            *cut = if ssr > ROUNDING * yy { ssr } else { 0.0 };
+            *cut = perfect_fit_cut(ssr, yy);
         }
         // resid_vol doubles as the scale of the standard errors, wanted or not.
         let vol = match out.resid_vol.as_mut() {
             Some(plane) => row_slice(plane, t),
-            None => &mut resid_vol[..],
+            None => &mut vol_scratch[..],
         };
         for ((vol, &ssr), &n) in vol.iter_mut().zip(ssr.iter()).zip(&fits.n) {
-            let dof = n as f64 - p as f64;
-            *vol = if dof > 0.0 {
-                (ssr / dof).sqrt()
-            } else {
-                f64::NAN
-            };
+            *vol = resid_vol(ssr, f64::from(n) - p as f64);
         }
         if self.tstats {
-            for (inverse, &vol) in inverse_vol.iter_mut().zip(vol.iter()) {
-                // A perfect fit has no sampling error to scale by: t is undefined.
-                *inverse = if vol > 0.0 { 1.0 / vol } else { f64::NAN };
+            for (inverse, &vol) in inverse_vols.iter_mut().zip(vol.iter()) {
+                *inverse = inverse_vol(vol);
             }
             let scales = fits.inverse_scale.chunks_exact(lanes);
             for ((plane, coef), scale) in out.tstat.iter_mut().zip(&out.coef).zip(scales) {
                 let coef = coef.row(t);
                 let coef = coef.as_slice().expect("output rows are contiguous");
-                let terms = coef.iter().zip(inverse_vol.iter()).zip(scale);
+                let terms = coef.iter().zip(inverse_vols.iter()).zip(scale);
                 for (t, ((c, inverse_vol), scale)) in row_slice(plane, t).iter_mut().zip(terms) {
                     *t = c * inverse_vol * scale;
                 }
@@ -1111,18 +1130,56 @@ impl Problem {
             for ((r2, &ssr), ((&yy, &sum_y), &weight_sum)) in
                 row_slice(plane, t).iter_mut().zip(ssr.iter()).zip(sums)
             {
-                let tss = if self.intercept {
-                    yy - sum_y * sum_y / weight_sum
-                } else {
-                    yy
-                };
-                *r2 = if tss > ROUNDING * yy {
-                    1.0 - ssr / tss
-                } else {
-                    f64::NAN
-                };
+                *r2 = self.r2(ssr, yy, sum_y, weight_sum);
             }
         }
+    }
+
+    /// R² from the residual sum of squares, y'Wy, the weighted sum of y and the sum of
+    /// weights (the last two read with an intercept only).
+    #[inline(always)]
+    fn r2(&self, ssr: f64, yy: f64, sum_y: f64, weight_sum: f64) -> f64 {
+        let tss = if self.intercept {
+            yy - sum_y * sum_y / weight_sum
+        } else {
+            yy
+        };
+        if tss > ROUNDING * yy {
+            1.0 - ssr / tss
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// A residual sum of squares at the rounding level of y'Wy is a perfect fit: 0.
+#[inline(always)]
+fn perfect_fit_cut(ssr: f64, yy: f64) -> f64 {
+    if ssr > ROUNDING * yy {
+        ssr
+    } else {
+        0.0
+    }
+}
+
+/// The residual volatility, NaN without residual degrees of freedom.
+#[inline(always)]
+fn resid_vol(ssr: f64, dof: f64) -> f64 {
+    if dof > 0.0 {
+        (ssr / dof).sqrt()
+    } else {
+        f64::NAN
+    }
+}
+
+/// 1 / resid_vol, the scale of the t-statistics. A perfect fit has no sampling error
+/// to scale by: its t-statistics are undefined (NaN).
+#[inline(always)]
+fn inverse_vol(vol: f64) -> f64 {
+    if vol > 0.0 {
+        1.0 / vol
+    } else {
+        f64::NAN
     }
 }
 
@@ -1181,6 +1238,18 @@ fn column_chunks<D: RemoveAxis>(
 
 /// Lanes whose products are accumulated together in registers.
 const LANE_BLOCK: usize = 4;
+
+/// The `W` values of `row` from `start`.
+#[inline(always)]
+fn block<const W: usize>(row: &[f64], start: usize) -> &[f64; W] {
+    row[start..start + W].try_into().expect("W values")
+}
+
+/// The `W` values of `row` from `start`, to write.
+#[inline(always)]
+fn block_mut<const W: usize>(row: &mut [f64], start: usize) -> &mut [f64; W] {
+    (&mut row[start..start + W]).try_into().expect("W values")
+}
 
 /// Row `t` of a group's output plane: contiguous, as the outputs are C-contiguous.
 #[inline(always)]
@@ -1432,7 +1501,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_coefficients_match_a_plain_product_for_any_size_and_block() {
+    fn shared_results_match_plain_per_lane_formulas_for_any_size_and_block() {
         // Fixed-size paths (P <= 8) and the general one (P = 10), whole blocks of lanes
         // and leftover lanes: the same terms in the same order, equal to the last bit.
         for (k, intercept) in [(1, true), (5, true), (5, false), (9, true)] {
@@ -1441,33 +1510,59 @@ mod tests {
             let problem = Problem::new(&y.view(), x.view(), &o).unwrap();
             let p = problem.p;
             let inverse: Vec<f64> = (0..p * p).map(|i| (i as f64 * 0.37).sin()).collect();
+            let inverse_scale: Vec<f64> = (0..p).map(|k| 1.0 + k as f64).collect();
+            let (dof, weight_sum) = (7.0, 20.0);
             for lanes in [1, 3, 4, 7, 8, 11] {
                 let xy: Vec<f64> = (0..p * lanes).map(|i| (i as f64 * 0.71).cos()).collect();
                 let shift: Vec<f64> = (0..lanes).map(|l| 0.01 * l as f64).collect();
-                let yy: Vec<f64> = (0..lanes).map(|l| 2.0 + l as f64).collect();
-                let mut coef = vec![vec![f64::NAN; lanes]; p];
-                let mut rows: Vec<&mut [f64]> = coef.iter_mut().map(|r| &mut r[..]).collect();
-                let mut ssr = yy.clone();
-                problem.publish_shared(&inverse, &xy, &shift, &mut rows, Some(&mut ssr));
+                let yy: Vec<f64> = (0..lanes).map(|l| 50.0 + l as f64).collect();
+                let date = SharedDate {
+                    inverse: &inverse,
+                    xy: &xy,
+                    yy: Some(&yy),
+                    shift: &shift,
+                    dof,
+                    weight_sum,
+                    inverse_scale: &inverse_scale,
+                };
+                let mut planes = vec![vec![f64::NAN; lanes]; 2 * p + 2];
+                let (coef, rest) = planes.split_at_mut(p);
+                let (tstat, rest) = rest.split_at_mut(p);
+                let (r2, resid_vol) = rest.split_at_mut(1);
+                let mut rows = DateRows {
+                    coef: coef.iter_mut().map(|r| &mut r[..]).collect(),
+                    tstat: tstat.iter_mut().map(|r| &mut r[..]).collect(),
+                    r2: Some(&mut r2[0]),
+                    resid_vol: Some(&mut resid_vol[0]),
+                };
+                problem.publish_shared(&date, &mut rows);
                 for l in 0..lanes {
                     let b: Vec<f64> = (0..p)
                         .map(|k| {
                             (0..p).fold(0.0, |s, m| s + inverse[k * p + m] * xy[m * lanes + l])
                         })
                         .collect();
-                    let alpha = if intercept {
+                    let mut want = b.clone();
+                    if intercept {
                         let slopes = b[1..].iter().zip(&problem.x_shift);
-                        slopes.fold(b[0] + shift[l], |a, (b, s)| a - s * b)
-                    } else {
-                        b[0]
-                    };
-                    let want_ssr = (0..p).fold(yy[l], |s, k| s - b[k] * xy[k * lanes + l]);
-                    let case = format!("p={p} intercept={intercept} lanes={lanes} l={l}");
-                    assert_eq!(coef[0][l].to_bits(), alpha.to_bits(), "{case}");
-                    for k in 1..p {
-                        assert_eq!(coef[k][l].to_bits(), b[k].to_bits(), "{case} k={k}");
+                        want[0] = slopes.fold(b[0] + shift[l], |a, (b, s)| a - s * b);
                     }
-                    assert_eq!(ssr[l].to_bits(), want_ssr.to_bits(), "{case}");
+                    let ssr = (0..p).fold(yy[l], |s, k| s - b[k] * xy[k * lanes + l]);
+                    assert!(ssr > 0.0, "the case should have residuals");
+                    let vol = (ssr / dof).sqrt();
+                    let tss = if intercept {
+                        yy[l] - xy[l] * xy[l] / weight_sum
+                    } else {
+                        yy[l]
+                    };
+                    let case = format!("p={p} intercept={intercept} lanes={lanes} l={l}");
+                    for k in 0..p {
+                        assert_eq!(coef[k][l].to_bits(), want[k].to_bits(), "{case} k={k}");
+                        let t = want[k] * (1.0 / vol) * inverse_scale[k];
+                        assert_eq!(tstat[k][l].to_bits(), t.to_bits(), "{case} k={k}");
+                    }
+                    assert_eq!(resid_vol[0][l].to_bits(), vol.to_bits(), "{case}");
+                    assert_eq!(r2[0][l].to_bits(), (1.0 - ssr / tss).to_bits(), "{case}");
                 }
             }
         }
