@@ -428,8 +428,8 @@ struct SharedDate<'a> {
     inverse_scale: &'a [f64],
 }
 
-/// One date's window sums turned into fits on the gap path, lane by lane (component-major: the entry
-/// for component k of lane l is at k * lanes + l).
+/// One date's window sums turned into fits on the gap path, lane by lane
+/// (component-major: the entry for component k of lane l is at k * lanes + l).
 struct Fits {
     lanes: usize,
     /// Coefficients of the centred problem (P x lanes).
