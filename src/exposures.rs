@@ -18,7 +18,7 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::error::{invalid, Error, Result};
-use crate::linalg;
+use crate::linalg::{self, packed_len};
 use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 
 /// Relative size below which a sum of squares is rounding noise of its parts.
@@ -457,10 +457,6 @@ struct QualityScratch {
     inverse_vol: Vec<f64>,
 }
 
-fn packed_len(p: usize) -> usize {
-    p * (p + 1) / 2
-}
-
 impl Problem {
     fn new<Y: Panel>(y: &Y, x: ArrayView2<'_, f64>, options: &RollingOlsOptions) -> Result<Self> {
         let t_len = y.n_rows();
@@ -584,7 +580,7 @@ impl Problem {
             weight_sum: vec![0.0; t_len],
             alpha_variance: vec![f64::NAN; t_len],
         };
-        let mut a = vec![0.0; p * p];
+        let mut a = vec![0.0; packed_len(p)];
         let mut scratch = vec![0.0; p * p];
         let v = self.alpha_direction();
         for_each_window(
@@ -603,7 +599,7 @@ impl Problem {
                 if shared.n[t] < self.min_periods {
                     return;
                 }
-                unpack_symmetric(sums, p, &mut a);
+                a.copy_from_slice(sums);
                 shared.weight_sum[t] = a[0];
                 let mut ok = [true];
                 linalg::cholesky(&mut a, p, 1, &mut ok, &mut scratch);
@@ -974,7 +970,8 @@ impl Problem {
         let (mut present_in, mut present_out) = (vec![0.0; lanes], vec![0.0; lanes]);
         let (mut packed_in, mut packed_out) = (vec![0.0; q], vec![0.0; q]);
         let no_factors = vec![0.0; p];
-        let mut a = vec![0.0; p * p * lanes];
+        // Each date's window sums: packed X'WX (factorised in place), X'Wy and y'Wy.
+        let mut system = vec![0.0; (q + p + 1) * lanes];
         let mut scratch = vec![0.0; p * lanes];
         let v = self.alpha_direction();
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
@@ -995,7 +992,7 @@ impl Problem {
             for (count, &here) in fits.n.iter_mut().zip(&present_in) {
                 *count += u32::from(here > 0.0);
             }
-            let sums = match window.leaving_row(t) {
+            match window.leaving_row(t) {
                 Some(r) => {
                     let (xx, x) = self.gappy_row(
                         input,
@@ -1010,33 +1007,26 @@ impl Problem {
                         *count -= u32::from(here > 0.0);
                     }
                     let leave = Outer::new(x, &y_out, true).masked(xx, &present_out);
-                    window.advance_outer(t, &enter, Some(&leave))
+                    window.advance_outer_into(t, &enter, Some(&leave), &mut system);
                 }
-                None => window.advance_outer(t, &enter, None),
-            };
-            // Every lane's X'WX (lower triangle), factorised and solved all at once.
-            let mut d = 0;
-            for i in 0..p {
-                for k in 0..=i {
-                    let entry = (i * p + k) * lanes;
-                    a[entry..entry + lanes].copy_from_slice(&sums[d * lanes..(d + 1) * lanes]);
-                    d += 1;
-                }
+                None => window.advance_outer_into(t, &enter, None, &mut system),
             }
-            fits.weight_sum.copy_from_slice(&sums[..lanes]);
+            // Every lane's X'WX, factorised and solved all at once.
+            let (a, sums) = system.split_at_mut(q * lanes);
+            let (xy, yy) = sums.split_at(p * lanes);
+            fits.weight_sum.copy_from_slice(&a[..lanes]);
             for (ok, &n) in fits.ok.iter_mut().zip(&fits.n) {
                 *ok = n >= self.min_periods;
             }
-            linalg::cholesky(&mut a, p, lanes, &mut fits.ok, &mut scratch);
-            let xy = &sums[q * lanes..(q + p) * lanes];
+            linalg::cholesky(a, p, lanes, &mut fits.ok, &mut scratch);
             fits.b.copy_from_slice(xy);
-            linalg::cholesky_solve(&a, p, lanes, &mut fits.b);
-            fits.set_residuals(xy, &sums[(q + p) * lanes..]);
+            linalg::cholesky_solve(a, p, lanes, &mut fits.b);
+            fits.set_residuals(xy, yy);
             if self.tstats {
-                linalg::inverse_diagonal(&a, p, lanes, &mut fits.inverse_scale, &mut scratch);
+                linalg::inverse_diagonal(a, p, lanes, &mut fits.inverse_scale, &mut scratch);
                 if self.intercept {
                     let alpha = &mut fits.inverse_scale[..lanes];
-                    linalg::inverse_quadratic_form(&a, p, lanes, &v, alpha, &mut scratch);
+                    linalg::inverse_quadratic_form(a, p, lanes, &v, alpha, &mut scratch);
                 }
                 fits.inverse_scale
                     .iter_mut()
@@ -1275,19 +1265,6 @@ fn pack_outer(x: &[f64], out: &mut [f64]) {
     for i in 0..x.len() {
         for k in 0..=i {
             out[d] = x[i] * x[k];
-            d += 1;
-        }
-    }
-}
-
-/// A full symmetric row-major matrix from its packed lower triangle.
-#[inline(always)]
-fn unpack_symmetric(packed: &[f64], p: usize, out: &mut [f64]) {
-    let mut d = 0;
-    for i in 0..p {
-        for k in 0..=i {
-            out[i * p + k] = packed[d];
-            out[k * p + i] = packed[d];
             d += 1;
         }
     }

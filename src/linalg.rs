@@ -1,9 +1,10 @@
 //! Dense helpers for the tiny symmetric positive-definite systems of regression
 //! windows (P x P, P = regressors), solved for many assets ("lanes") at once.
 //!
-//! Matrices and vectors are stored component-major: entry (i, k) of lane l of a
-//! batch of P x P matrices is at `(i * p + k) * lanes + l`, entry i of a batch of
-//! vectors at `i * lanes + l`. Every step of the algorithms then runs across lanes
+//! Matrices and vectors are stored component-major: entry (i, k), k <= i, of lane l of
+//! a batch of symmetric P x P matrices is at `(i (i + 1) / 2 + k) * lanes + l` (packed
+//! lower triangles, the order in which window sums of x x' are kept), entry i of a
+//! batch of vectors at `i * lanes + l`. Every step of the algorithms then runs across lanes
 //! over contiguous memory and vectorises, including the square roots and divisions;
 //! a general linear-algebra crate would solve one tiny system per call instead.
 //! A single system is simply a batch of one lane.
@@ -13,10 +14,15 @@
 /// (variance inflation factor above 1e10): the window has no reliable solution.
 pub const COLLINEARITY_TOLERANCE: f64 = 1e-10;
 
-/// Offset of entry (i, k) of the first lane.
+/// Entries of a packed P x P lower triangle.
+pub const fn packed_len(p: usize) -> usize {
+    p * (p + 1) / 2
+}
+
+/// Offset of entry (i, k), k <= i, of the first lane.
 #[inline(always)]
-fn at(i: usize, k: usize, p: usize, lanes: usize) -> usize {
-    (i * p + k) * lanes
+fn at(i: usize, k: usize, lanes: usize) -> usize {
+    (i * (i + 1) / 2 + k) * lanes
 }
 
 /// `a[target..] -= a[x..] * a[y..]` across lanes; both factors are stored before the target.
@@ -29,8 +35,9 @@ fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usi
     }
 }
 
-/// In-place Cholesky factorisation A = L L' of a batch; the lower triangle of each
-/// matrix becomes L (the strict upper triangle is neither read nor written).
+/// In-place Cholesky factorisation A = L L' of a batch; each packed matrix becomes L,
+/// except that the diagonal holds 1 / L_kk, so that the solves multiply where they
+/// would divide.
 /// Clears `ok[l]` for lanes whose columns are (numerically) collinear; their
 /// factors are then meaningless but finite or NaN, never a panic.
 /// `scratch` needs `lanes` entries.
@@ -38,10 +45,10 @@ fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usi
 pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch: &mut [f64]) {
     let own = &mut scratch[..lanes];
     for k in 0..p {
-        let kk = at(k, k, p, lanes);
+        let kk = at(k, k, lanes);
         own.copy_from_slice(&a[kk..kk + lanes]);
         for m in 0..k {
-            let km = at(k, m, p, lanes);
+            let km = at(k, m, lanes);
             subtract_product(a, kk, km, km, lanes);
         }
         for ((ok, pivot), own) in ok.iter_mut().zip(&mut a[kk..kk + lanes]).zip(own.iter()) {
@@ -49,19 +56,19 @@ pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch:
             let independent = (*pivot).partial_cmp(&(COLLINEARITY_TOLERANCE * own))
                 == Some(std::cmp::Ordering::Greater);
             *ok &= independent;
-            *pivot = pivot.sqrt();
+            *pivot = 1.0 / pivot.sqrt();
         }
         for i in (k + 1)..p {
-            let ik = at(i, k, p, lanes);
+            let ik = at(i, k, lanes);
             for m in 0..k {
-                subtract_product(a, ik, at(i, m, p, lanes), at(k, m, p, lanes), lanes);
+                subtract_product(a, ik, at(i, m, lanes), at(k, m, lanes), lanes);
             }
             let (head, tail) = a.split_at_mut(ik);
-            let diagonal = &head[kk..kk + lanes];
+            let inverse_diagonal = &head[kk..kk + lanes];
             tail[..lanes]
                 .iter_mut()
-                .zip(diagonal)
-                .for_each(|(v, d)| *v /= d);
+                .zip(inverse_diagonal)
+                .for_each(|(v, d)| *v *= d);
         }
     }
 }
@@ -73,15 +80,15 @@ pub fn forward_solve(l: &[f64], p: usize, lanes: usize, b: &mut [f64]) {
         let (done, rest) = b.split_at_mut(i * lanes);
         let bi = &mut rest[..lanes];
         for m in 0..i {
-            let lim = &l[at(i, m, p, lanes)..][..lanes];
+            let lim = &l[at(i, m, lanes)..][..lanes];
             let bm = &done[m * lanes..(m + 1) * lanes];
             bi.iter_mut()
                 .zip(lim)
                 .zip(bm)
                 .for_each(|((b, l), z)| *b -= l * z);
         }
-        let lii = &l[at(i, i, p, lanes)..][..lanes];
-        bi.iter_mut().zip(lii).for_each(|(b, d)| *b /= d);
+        let inverse_lii = &l[at(i, i, lanes)..][..lanes];
+        bi.iter_mut().zip(inverse_lii).for_each(|(b, d)| *b *= d);
     }
 }
 
@@ -92,15 +99,15 @@ pub fn backward_solve(l: &[f64], p: usize, lanes: usize, z: &mut [f64]) {
         let (head, later) = z.split_at_mut((i + 1) * lanes);
         let zi = &mut head[i * lanes..];
         for m in (i + 1)..p {
-            let lmi = &l[at(m, i, p, lanes)..][..lanes];
+            let lmi = &l[at(m, i, lanes)..][..lanes];
             let xm = &later[(m - i - 1) * lanes..(m - i) * lanes];
             zi.iter_mut()
                 .zip(lmi)
                 .zip(xm)
                 .for_each(|((z, l), x)| *z -= l * x);
         }
-        let lii = &l[at(i, i, p, lanes)..][..lanes];
-        zi.iter_mut().zip(lii).for_each(|(z, d)| *z /= d);
+        let inverse_lii = &l[at(i, i, lanes)..][..lanes];
+        zi.iter_mut().zip(inverse_lii).for_each(|(z, d)| *z *= d);
     }
 }
 
@@ -206,6 +213,13 @@ mod tests {
         out
     }
 
+    /// The packed lower triangles of row-major p x p matrices.
+    fn lower(matrices: &[Vec<f64>], p: usize) -> Vec<Vec<f64>> {
+        let pairs = || (0..p).flat_map(|i| (0..=i).map(move |k| (i, k)));
+        let pack = |a: &Vec<f64>| pairs().map(|(i, k)| a[i * p + k]).collect();
+        matrices.iter().map(pack).collect()
+    }
+
     #[test]
     fn batched_solves_and_forms_agree_with_the_definitions() {
         for p in 1..=7 {
@@ -214,7 +228,7 @@ mod tests {
             let rhs: Vec<Vec<f64>> = (0..lanes)
                 .map(|s| (0..p).map(|i| i as f64 - 1.5 + s as f64).collect())
                 .collect();
-            let mut factors = batch(&matrices);
+            let mut factors = batch(&lower(&matrices, p));
             let mut ok = vec![true; lanes];
             let mut scratch = vec![0.0; p * p * lanes];
             cholesky(&mut factors, p, lanes, &mut ok, &mut scratch);
@@ -233,7 +247,7 @@ mod tests {
                     assert!((s - rhs[l][i]).abs() < 1e-12, "p={p} lane={l}");
                 }
                 // The single-lane inverse agrees with the batched diagonal and form.
-                let single: Vec<f64> = (0..p * p).map(|c| factors[c * lanes + l]).collect();
+                let single: Vec<f64> = (0..packed_len(p)).map(|c| factors[c * lanes + l]).collect();
                 let (mut inv, mut tmp) = (vec![0.0; p * p], vec![0.0; p * p]);
                 inverse(&single, p, &mut inv, &mut tmp);
                 for i in 0..p {
@@ -261,10 +275,11 @@ mod tests {
             vec![1.0, 0.0, 0.0, 0.0],
             vec![f64::NAN, 0.0, 0.0, 1.0],
         ];
-        let mut a = batch(&matrices);
+        let mut a = batch(&lower(&matrices, 2));
         let mut ok = vec![true; 4];
         cholesky(&mut a, 2, 4, &mut ok, &mut [0.0; 4]);
         assert_eq!(ok, vec![true, false, false, false]);
-        assert!((a[0] - 2f64.sqrt()).abs() < 1e-15);
+        // The diagonal holds 1 / L_kk.
+        assert!((a[0] - 0.5f64.sqrt()).abs() < 1e-15);
     }
 }

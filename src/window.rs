@@ -129,6 +129,27 @@ impl WindowSums {
         self.current_sums(t)
     }
 
+    /// [`advance_outer`](Self::advance_outer) with the sums left in `out` (one entry per
+    /// column), which the caller may then work on in place: same operations, same results.
+    #[inline(always)]
+    pub fn advance_outer_into(
+        &mut self,
+        t: usize,
+        entering: &Outer<'_>,
+        leaving: Option<&Outer<'_>>,
+        out: &mut Vec<f64>,
+    ) {
+        assert_eq!(out.len(), self.sums.len(), "one entry per column");
+        // The sums are written afresh at every step that produces them and never read
+        // back, so the caller's buffer can stand in for them.
+        std::mem::swap(&mut self.sums, out);
+        self.step(t, entering, leaving);
+        std::mem::swap(&mut self.sums, out);
+        if !self.sums_written(t) {
+            out.copy_from_slice(&self.prefix);
+        }
+    }
+
     /// Adds row `t`; `leaving` is only read once a row leaves the window (t >= W).
     #[inline(always)]
     fn step<R: Row + ?Sized>(&mut self, t: usize, entering: &R, leaving: Option<&R>) {
@@ -185,10 +206,17 @@ impl WindowSums {
     /// The sums over the window ending at `t`, once row `t` has been stepped in.
     #[inline(always)]
     fn current_sums(&self, t: usize) -> &[f64] {
-        match self.span {
-            Span::Rolling(w) if t >= w || t % w == w - 1 => &self.sums,
-            _ => &self.prefix,
+        if self.sums_written(t) {
+            &self.sums
+        } else {
+            &self.prefix
         }
+    }
+
+    /// Whether the step of row `t` wrote the window's sums (else they are the prefix).
+    #[inline(always)]
+    fn sums_written(&self, t: usize) -> bool {
+        matches!(self.span, Span::Rolling(w) if t >= w || t % w == w - 1)
     }
 }
 
