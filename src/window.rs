@@ -386,6 +386,69 @@ mod tests {
     }
 
     #[test]
+    fn outer_rows_give_the_sums_of_their_written_out_rows() {
+        // Rows x_t y_t' (masked and with squares), summed by advance_outer and by
+        // advance_outer_into, equal to the last bit the sums of the rows written out.
+        let n_rows = 40;
+        let x: Vec<[f64; 2]> = (0..n_rows)
+            .map(|t| [1.0, (t as f64 * 0.37).sin()])
+            .collect();
+        let y: Vec<[f64; 3]> = (0..n_rows)
+            .map(|t| std::array::from_fn(|j| ((t * 7 + j * 3) % 11) as f64 - 5.0))
+            .collect();
+        let mask: Vec<[f64; 3]> = (0..n_rows)
+            .map(|t| std::array::from_fn(|j| f64::from(u8::from((t + j) % 5 != 0))))
+            .collect();
+        let packed = |t: usize| [x[t][0] * x[t][0], x[t][1] * x[t][0], x[t][1] * x[t][1]];
+        let written = |t: usize| -> Vec<f64> {
+            let (xx, m) = (packed(t), mask[t]);
+            let masked = xx.iter().flat_map(|&a| m.iter().map(move |&m| a * m));
+            let scaled = x[t].iter().flat_map(|&a| y[t].iter().map(move |&v| a * v));
+            let squares = y[t].iter().map(|&v| v * v);
+            masked.chain(scaled).chain(squares).collect()
+        };
+        let width = 3 * 3 + 2 * 3 + 3;
+        for span in [Span::Rolling(1), Span::Rolling(6), Span::Expanding] {
+            for lambda in [1.0, 0.8] {
+                let mut plain = WindowSums::new(width, span, lambda);
+                let mut outer = WindowSums::new(width, span, lambda);
+                let mut into = WindowSums::new(width, span, lambda);
+                let mut out = vec![f64::NAN; width];
+                for t in 0..n_rows {
+                    let xx = packed(t);
+                    let enter = Outer::new(&x[t], &y[t], true).masked(&xx, &mask[t]);
+                    plain.entering().copy_from_slice(&written(t));
+                    let leaving_row = plain.leaving_row(t);
+                    let (leave_xx, leave) = match leaving_row {
+                        Some(r) => {
+                            plain.leaving().copy_from_slice(&written(r));
+                            (packed(r), Some(r))
+                        }
+                        None => ([0.0; 3], None),
+                    };
+                    let leave =
+                        leave.map(|r| Outer::new(&x[r], &y[r], true).masked(&leave_xx, &mask[r]));
+                    let want: Vec<u64> = plain.advance(t).iter().map(|v| v.to_bits()).collect();
+                    let got: Vec<u64> = outer
+                        .advance_outer(t, &enter, leave.as_ref())
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect();
+                    assert_eq!(got, want, "advance_outer {span:?} lambda={lambda} t={t}");
+                    into.advance_outer_into(t, &enter, leave.as_ref(), &mut out);
+                    let got: Vec<u64> = out.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(
+                        got, want,
+                        "advance_outer_into {span:?} lambda={lambda} t={t}"
+                    );
+                    // The caller may work on its sums in place without disturbing the window.
+                    out.fill(f64::NAN);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sums_do_not_drift_over_long_series() {
         // Large values of alternating sign: add/remove drifts here, blocks do not.
         let n = 20_000;
