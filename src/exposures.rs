@@ -374,10 +374,10 @@ impl GroupOutput<'_> {
     /// No fit on date `t`: NaN in every statistic.
     fn fill_missing(&mut self, t: usize) {
         for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
-            plane.row_mut(t).fill(f64::NAN);
+            row_slice(plane, t).fill(f64::NAN);
         }
         for plane in [&mut self.r2, &mut self.resid_vol].into_iter().flatten() {
-            plane.row_mut(t).fill(f64::NAN);
+            row_slice(plane, t).fill(f64::NAN);
         }
     }
 
@@ -770,7 +770,7 @@ impl Problem {
                 None => window.advance_outer(t, &enter, None),
             };
             let n = shared.n[t];
-            out.n_obs.row_mut(t).fill(n);
+            row_slice(&mut out.n_obs, t).fill(n);
             if n < self.min_periods || !shared.ok[t] {
                 out.fill_missing(t);
                 continue;
@@ -1032,7 +1032,7 @@ impl Problem {
                     .iter_mut()
                     .for_each(|c| *c = 1.0 / c.sqrt());
             }
-            out.n_obs.row_mut(t).assign(&ndarray::aview1(&fits.n));
+            row_slice(&mut out.n_obs, t).copy_from_slice(&fits.n);
             self.finish(&fits, &input.shift, &mut quality, t, out);
         }
     }
@@ -1243,7 +1243,7 @@ fn block_mut<const W: usize>(row: &mut [f64], start: usize) -> &mut [f64; W] {
 
 /// Row `t` of a group's output plane: contiguous, as the outputs are C-contiguous.
 #[inline(always)]
-fn row_slice<'a>(plane: &'a mut ArrayViewMut2<'_, f64>, t: usize) -> &'a mut [f64] {
+fn row_slice<'a, T>(plane: &'a mut ArrayViewMut2<'_, T>, t: usize) -> &'a mut [T] {
     plane
         .row_mut(t)
         .into_slice()
