@@ -434,9 +434,8 @@ struct Fits {
     lanes: usize,
     /// Coefficients of the centred problem (P x lanes).
     b: Vec<f64>,
+    /// Residual sums of squares, 0 for perfect fits.
     ssr: Vec<f64>,
-    yy: Vec<f64>,
-    sum_y: Vec<f64>,
     weight_sum: Vec<f64>,
     n: Vec<u32>,
     /// Reciprocal standard error of each published coefficient per unit of residual
@@ -447,10 +446,14 @@ struct Fits {
     ok: Vec<bool>,
 }
 
+/// One date's X'Wy (P x lanes) and y'Wy (lanes) of a group with gaps, as summed.
+struct GapSums<'a> {
+    xy: &'a [f64],
+    yy: &'a [f64],
+}
+
 /// Per-lane scratch of one date's quality statistics.
 struct QualityScratch {
-    /// Residual sums of squares after the perfect-fit cut.
-    ssr: Vec<f64>,
     /// resid_vol where it is not an output: it still scales the standard errors.
     resid_vol: Vec<f64>,
     /// 1 / resid_vol, NaN where there is no sampling error to scale by.
@@ -1022,6 +1025,7 @@ impl Problem {
             fits.b.copy_from_slice(xy);
             linalg::cholesky_solve(a, p, lanes, &mut fits.b);
             fits.set_residuals(xy, yy);
+            let sums = GapSums { xy, yy };
             if self.tstats {
                 linalg::inverse_diagonal(a, p, lanes, &mut fits.inverse_scale, &mut scratch);
                 if self.intercept {
@@ -1033,7 +1037,7 @@ impl Problem {
                     .for_each(|c| *c = 1.0 / c.sqrt());
             }
             row_slice(&mut out.n_obs, t).copy_from_slice(&fits.n);
-            self.finish(&fits, &input.shift, &mut quality, t, out);
+            self.finish(&fits, &sums, &input.shift, &mut quality, t, out);
         }
     }
 
@@ -1042,6 +1046,7 @@ impl Problem {
     fn finish(
         &self,
         fits: &Fits,
+        sums: &GapSums<'_>,
         shift: &[f64],
         scratch: &mut QualityScratch,
         t: usize,
@@ -1067,7 +1072,7 @@ impl Problem {
             }
         }
         if self.stats || self.tstats {
-            self.finish_quality(fits, scratch, t, out);
+            self.finish_quality(fits, sums, scratch, t, out);
         }
         for l in (0..lanes).filter(|&l| !fits.ok[l]) {
             out.set_missing(t, l);
@@ -1075,24 +1080,22 @@ impl Problem {
     }
 
     /// r2, resid_vol and t-statistics of date `t` into the group's output rows, from the
-    /// sums in `fits` and the coefficients already published there.
+    /// fits, the window sums and the coefficients already published there.
     #[inline(always)]
     fn finish_quality(
         &self,
         fits: &Fits,
+        sums: &GapSums<'_>,
         scratch: &mut QualityScratch,
         t: usize,
         out: &mut GroupOutput<'_>,
     ) {
         let (p, lanes) = (self.p, fits.lanes);
         let QualityScratch {
-            ssr,
             resid_vol: vol_scratch,
             inverse_vol: inverse_vols,
         } = scratch;
-        for ((cut, &ssr), &yy) in ssr.iter_mut().zip(&fits.ssr).zip(&fits.yy) {
-            *cut = perfect_fit_cut(ssr, yy);
-        }
+        let ssr = &fits.ssr;
         // resid_vol doubles as the scale of the standard errors, wanted or not.
         let vol = match out.resid_vol.as_mut() {
             Some(plane) => row_slice(plane, t),
@@ -1116,7 +1119,8 @@ impl Problem {
             }
         }
         if let Some(plane) = out.r2.as_mut() {
-            let sums = fits.yy.iter().zip(&fits.sum_y).zip(&fits.weight_sum);
+            // The intercept's entry of X'Wy is the weighted sum of y.
+            let sums = sums.yy.iter().zip(&sums.xy[..lanes]).zip(&fits.weight_sum);
             for ((r2, &ssr), ((&yy, &sum_y), &weight_sum)) in
                 row_slice(plane, t).iter_mut().zip(ssr.iter()).zip(sums)
             {
@@ -1174,8 +1178,8 @@ fn inverse_vol(vol: f64) -> f64 {
 }
 
 impl Fits {
-    /// SSR = y'Wy - b'X'Wy per lane, from the window sums and the coefficients in `b`;
-    /// also keeps y'Wy and the sum of y (the intercept's entry of X'Wy) for R².
+    /// SSR = y'Wy - b'X'Wy per lane, from the window sums and the coefficients in `b`,
+    /// cut to 0 for perfect fits.
     #[inline(always)]
     fn set_residuals(&mut self, xy: &[f64], yy: &[f64]) {
         let lanes = self.lanes;
@@ -1184,8 +1188,9 @@ impl Fits {
             let terms = self.ssr.iter_mut().zip(b_row).zip(xy_row);
             terms.for_each(|((s, b), v)| *s -= b * v);
         }
-        self.yy.copy_from_slice(yy);
-        self.sum_y.copy_from_slice(&xy[..lanes]);
+        for (ssr, &yy) in self.ssr.iter_mut().zip(yy) {
+            *ssr = perfect_fit_cut(*ssr, yy);
+        }
     }
 
     fn new(p: usize, lanes: usize) -> Self {
@@ -1193,8 +1198,6 @@ impl Fits {
             lanes,
             b: vec![f64::NAN; p * lanes],
             ssr: vec![f64::NAN; lanes],
-            yy: vec![f64::NAN; lanes],
-            sum_y: vec![f64::NAN; lanes],
             weight_sum: vec![f64::NAN; lanes],
             n: vec![0; lanes],
             inverse_scale: vec![f64::NAN; p * lanes],
@@ -1206,7 +1209,6 @@ impl Fits {
 impl QualityScratch {
     fn new(lanes: usize) -> Self {
         Self {
-            ssr: vec![f64::NAN; lanes],
             resid_vol: vec![f64::NAN; lanes],
             inverse_vol: vec![f64::NAN; lanes],
         }
