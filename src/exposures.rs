@@ -954,10 +954,7 @@ impl Problem {
             }
         }
         let x = self.design_row(t);
-        let pairs = (0..self.p).flat_map(|i| (0..=i).map(move |k| (i, k)));
-        for (xx, (i, k)) in packed.iter_mut().zip(pairs) {
-            *xx = x[i] * x[k];
-        }
+        pack_outer(x, packed);
         (packed, x)
     }
 
@@ -1262,6 +1259,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// The lower triangle of x x', row by row.
+#[inline(always)]
 fn pack_outer(x: &[f64], out: &mut [f64]) {
     let mut d = 0;
     for i in 0..x.len() {

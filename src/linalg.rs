@@ -4,8 +4,8 @@
 //! Matrices and vectors are stored component-major: entry (i, k), k <= i, of lane l of
 //! a batch of symmetric P x P matrices is at `(i (i + 1) / 2 + k) * lanes + l` (packed
 //! lower triangles, the order in which window sums of x x' are kept), entry i of a
-//! batch of vectors at `i * lanes + l`. Every step of the algorithms then runs across lanes
-//! over contiguous memory and vectorises, including the square roots and divisions;
+//! batch of vectors at `i * lanes + l`. Every step of the algorithms then runs across
+//! lanes over contiguous memory and vectorises, including the square roots and divisions;
 //! a general linear-algebra crate would solve one tiny system per call instead.
 //! A single system is simply a batch of one lane.
 
