@@ -411,6 +411,10 @@ def factor_bets(
     kept = rows.get_column("_kept").to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         excluded = np.where(gross > 0, (gross - kept) / gross, np.nan)
+    # When nothing is excluded, gross and kept sum the same weights in different orders
+    # (Polars may split a group's sum across threads): a difference at their rounding
+    # level is no excluded weight.
+    excluded[np.abs(excluded) <= 64 * np.finfo(np.float64).eps] = 0.0
     if weights is None:
         excluded = np.zeros(rows.height)
     return pl.DataFrame(
