@@ -12,9 +12,12 @@
 //! runs across lanes and vectorises. Groups run in parallel and each writes only its
 //! own columns of the outputs.
 
+use std::ops::Range;
+
 use ndarray::{
     Array2, Array3, ArrayView2, ArrayViewMut, ArrayViewMut2, ArrayViewMut3, Axis, RemoveAxis,
 };
+
 use rayon::prelude::*;
 
 use crate::error::{invalid, Error, Result};
@@ -233,6 +236,15 @@ pub fn rolling_ols_into<Y: Panel>(
     let shared = problem.shared_windows();
     let lanes = group_width(n);
     let n_groups = n.div_ceil(lanes);
+    let scans: Vec<Result<GroupInput<'_, Y>>> = (0..n_groups)
+        .into_par_iter()
+        .map(|g| {
+            let first = g * lanes;
+            problem.scan_group(y, first, lanes.min(n - first))
+        })
+        .collect();
+    // Report the problem in the leftmost group, whatever order the threads finished in.
+    let inputs = scans.into_iter().collect::<Result<Vec<_>>>()?;
     let RollingOlsViews {
         coef,
         tstat,
@@ -248,8 +260,9 @@ pub fn rolling_ols_into<Y: Panel>(
         .zip(n_obs.into_axis_chunks_iter_mut(Axis(1), lanes))
         .enumerate()
         .map(
-            |(g, ((((coef, tstat), r2), resid_vol), n_obs))| GroupOutput {
-                first: g * lanes,
+            |(group, ((((coef, tstat), r2), resid_vol), n_obs))| GroupOutput {
+                group,
+                dates: 0..t_len,
                 coef: coef.into_outer_iter_mut().collect(),
                 tstat: tstat
                     .map(|t| t.into_outer_iter_mut().collect())
@@ -260,12 +273,17 @@ pub fn rolling_ols_into<Y: Panel>(
             },
         )
         .collect();
-    let outcomes: Vec<Result<()>> = groups
-        .into_par_iter()
-        .map(|mut out| problem.run_group(y, &shared, &mut out))
+    // Stretch by stretch, so that the threads start on different stretches of dates
+    // and each fills (and has the OS zero) its own pages of the outputs.
+    let splits = problem.date_splits(rayon::current_num_threads());
+    let mut pieces: Vec<GroupOutput<'_>> = groups
+        .into_iter()
+        .flat_map(|g| g.split_dates(&splits))
         .collect();
-    // Report the problem in the leftmost group, whatever order the threads finished in.
-    outcomes.into_iter().collect::<Result<Vec<()>>>()?;
+    pieces.sort_by_key(|piece| piece.dates.start);
+    pieces
+        .into_par_iter()
+        .for_each(|mut out| problem.fit_group(&inputs[out.group], &shared, &mut out));
     Ok(())
 }
 
@@ -360,9 +378,11 @@ impl RowTile {
     }
 }
 
-/// The columns of every output that belong to one group, split into (T x lanes) planes.
+/// The columns of every output that belong to one group, over one stretch of dates,
+/// split into (dates x lanes) planes whose row 0 is the first of `dates`.
 struct GroupOutput<'a> {
-    first: usize,
+    group: usize,
+    dates: Range<usize>,
     coef: Vec<ArrayViewMut2<'a, f64>>,
     tstat: Vec<ArrayViewMut2<'a, f64>>,
     r2: Option<ArrayViewMut2<'a, f64>>,
@@ -371,33 +391,69 @@ struct GroupOutput<'a> {
 }
 
 impl GroupOutput<'_> {
-    /// No fit on date `t`: NaN in every statistic.
-    fn fill_missing(&mut self, t: usize) {
+    /// The stretch of dates [`dates`](Self::dates) split further at the given dates,
+    /// which lie inside it in increasing order.
+    fn split_dates(self, at: &[usize]) -> Vec<Self> {
+        let bounds: Vec<usize> = std::iter::once(self.dates.start)
+            .chain(at.iter().copied())
+            .chain(std::iter::once(self.dates.end))
+            .collect();
+        let lengths: Vec<usize> = bounds.windows(2).map(|b| b[1] - b[0]).collect();
+        let mut coef: Vec<_> = self
+            .coef
+            .into_iter()
+            .map(|c| split_rows(c, &lengths))
+            .collect();
+        let mut tstat: Vec<_> = self
+            .tstat
+            .into_iter()
+            .map(|c| split_rows(c, &lengths))
+            .collect();
+        let mut r2 = self.r2.map(|c| split_rows(c, &lengths));
+        let mut resid_vol = self.resid_vol.map(|c| split_rows(c, &lengths));
+        let mut n_obs = split_rows(self.n_obs, &lengths);
+        let mut next = |parts: &mut std::vec::IntoIter<_>| parts.next().expect("one per stretch");
+        bounds
+            .windows(2)
+            .map(|b| GroupOutput {
+                group: self.group,
+                dates: b[0]..b[1],
+                coef: coef.iter_mut().map(&mut next).collect(),
+                tstat: tstat.iter_mut().map(&mut next).collect(),
+                r2: r2.as_mut().map(&mut next),
+                resid_vol: resid_vol.as_mut().map(&mut next),
+                n_obs: n_obs.next().expect("one per stretch"),
+            })
+            .collect()
+    }
+
+    /// No fit on output row `row`: NaN in every statistic.
+    fn fill_missing(&mut self, row: usize) {
         for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
-            row_slice(plane, t).fill(f64::NAN);
+            row_slice(plane, row).fill(f64::NAN);
         }
         for plane in [&mut self.r2, &mut self.resid_vol].into_iter().flatten() {
-            row_slice(plane, t).fill(f64::NAN);
+            row_slice(plane, row).fill(f64::NAN);
         }
     }
 
-    /// The rows of date `t`.
-    fn rows(&mut self, t: usize) -> DateRows<'_> {
+    /// Output row `row` of every statistic.
+    fn rows(&mut self, row: usize) -> DateRows<'_> {
         DateRows {
-            coef: self.coef.iter_mut().map(|c| row_slice(c, t)).collect(),
-            tstat: self.tstat.iter_mut().map(|c| row_slice(c, t)).collect(),
-            r2: self.r2.as_mut().map(|c| row_slice(c, t)),
-            resid_vol: self.resid_vol.as_mut().map(|c| row_slice(c, t)),
+            coef: self.coef.iter_mut().map(|c| row_slice(c, row)).collect(),
+            tstat: self.tstat.iter_mut().map(|c| row_slice(c, row)).collect(),
+            r2: self.r2.as_mut().map(|c| row_slice(c, row)),
+            resid_vol: self.resid_vol.as_mut().map(|c| row_slice(c, row)),
         }
     }
 
-    /// No fit for lane `l` on date `t`.
-    fn set_missing(&mut self, t: usize, l: usize) {
+    /// No fit for lane `l` on output row `row`.
+    fn set_missing(&mut self, row: usize, l: usize) {
         for plane in self.coef.iter_mut().chain(self.tstat.iter_mut()) {
-            plane[[t, l]] = f64::NAN;
+            plane[[row, l]] = f64::NAN;
         }
         for plane in [&mut self.r2, &mut self.resid_vol].into_iter().flatten() {
-            plane[[t, l]] = f64::NAN;
+            plane[[row, l]] = f64::NAN;
         }
     }
 }
@@ -621,50 +677,53 @@ impl Problem {
         shared
     }
 
-    /// Runs one group with the widest vector instructions this CPU has. The portable
-    /// code is compiled a second time for AVX2 and chosen at run time, so a wheel built
-    /// for any x86-64 machine still uses AVX2 where it exists. Results are identical:
-    /// nothing is fused or reordered, only more lanes are processed per instruction.
-    fn run_group<Y: Panel>(
-        &self,
-        y: &Y,
-        shared: &SharedWindows,
-        out: &mut GroupOutput<'_>,
-    ) -> Result<()> {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, as just checked.
-            return unsafe { self.run_group_avx2(y, shared, out) };
-        }
-        self.run_group_portable(y, shared, out)
+    /// Dates at which the fits are split into stretches swept separately: block
+    /// boundaries of a rolling window, where a sweep can resume exactly (see
+    /// [`WindowSums::resuming_at`]) at the cost of one block stepped in twice. One
+    /// stretch per thread, each of at least [`MIN_BLOCKS_PER_STRETCH`] blocks.
+    fn date_splits(&self, threads: usize) -> Vec<usize> {
+        let Span::Rolling(w) = self.span else {
+            return Vec::new();
+        };
+        let blocks = self.t_len / w;
+        let stretches = threads.min(blocks / MIN_BLOCKS_PER_STRETCH).max(1);
+        (1..stretches)
+            .map(|i| w * (blocks * i / stretches))
+            .collect()
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn run_group_avx2<Y: Panel>(
+    /// Reads a group's returns once (see [`load_group`](Self::load_group)), with the
+    /// widest vector instructions this CPU has.
+    fn scan_group<'y, Y: Panel>(
         &self,
-        y: &Y,
-        shared: &SharedWindows,
-        out: &mut GroupOutput<'_>,
-    ) -> Result<()> {
-        self.run_group_portable(y, shared, out)
+        y: &'y Y,
+        first: usize,
+        lanes: usize,
+    ) -> Result<GroupInput<'y, Y>> {
+        widest_vectors(
+            #[inline(always)]
+            || self.load_group(y, first, lanes),
+        )
     }
 
-    #[inline(always)]
-    fn run_group_portable<Y: Panel>(
+    /// Fits one group over its stretch of dates, with the widest vector instructions
+    /// this CPU has.
+    fn fit_group<Y: Panel>(
         &self,
-        y: &Y,
+        input: &GroupInput<'_, Y>,
         shared: &SharedWindows,
         out: &mut GroupOutput<'_>,
-    ) -> Result<()> {
-        let lanes = out.n_obs.ncols();
-        let input = self.load_group(y, out.first, lanes)?;
-        if input.gappy {
-            self.fit_gappy_group(&input, out);
-        } else {
-            self.fit_shared_group(&input, shared, out);
-        }
-        Ok(())
+    ) {
+        widest_vectors(
+            #[inline(always)]
+            || {
+                if input.gappy {
+                    self.fit_gappy_group(input, out);
+                } else {
+                    self.fit_shared_group(input, shared, out);
+                }
+            },
+        )
     }
 
     /// Reads a group's returns once: refuses infinities, finds the centring shifts and
@@ -759,8 +818,9 @@ impl Problem {
         let mut inverse_scale = vec![f64::NAN; p];
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
         let width = (p + usize::from(fit_quality)) * lanes;
-        let mut window = WindowSums::new(width, self.span, self.lambda);
-        for t in 0..self.t_len {
+        let dates = out.dates.clone();
+        let mut window = WindowSums::new(width, self.span, self.lambda).resuming_at(dates.start);
+        for t in window.first_row()..dates.end {
             // Rows enter as x_t y_t' (and y_t^2), summed without being written out.
             let x_in = self.shared_row(input, &mut entering, t, &mut y_in, &no_factors);
             let enter = Outer::new(x_in, &y_in, fit_quality);
@@ -772,10 +832,14 @@ impl Problem {
                 }
                 None => window.advance_outer(t, &enter, None),
             };
+            // Rows before the stretch only enter, to resume the window's sums.
+            let Some(row) = t.checked_sub(dates.start) else {
+                continue;
+            };
             let n = shared.n[t];
-            row_slice(&mut out.n_obs, t).fill(n);
+            row_slice(&mut out.n_obs, row).fill(n);
             if n < self.min_periods || !shared.ok[t] {
-                out.fill_missing(t);
+                out.fill_missing(row);
                 continue;
             }
             let (xy, yy) = sums.split_at(p * lanes);
@@ -799,7 +863,7 @@ impl Problem {
                 weight_sum: shared.weight_sum[t],
                 inverse_scale: &inverse_scale,
             };
-            self.publish_shared(&date, &mut out.rows(t));
+            self.publish_shared(&date, &mut out.rows(row));
         }
     }
 
@@ -975,8 +1039,10 @@ impl Problem {
         let mut scratch = vec![0.0; p * lanes];
         let v = self.alpha_direction();
         let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
-        let mut window = WindowSums::new((q + p + 1) * lanes, self.span, self.lambda);
-        for t in 0..self.t_len {
+        let dates = out.dates.clone();
+        let mut window =
+            WindowSums::new((q + p + 1) * lanes, self.span, self.lambda).resuming_at(dates.start);
+        for t in window.first_row()..dates.end {
             // Rows enter as packed x_t x_t' per present return, x_t y_t' and y_t^2, summed
             // without being written out. Valid rows per lane: +1 entering, -1 leaving.
             let (xx, x) = self.gappy_row(
@@ -1011,6 +1077,10 @@ impl Problem {
                 }
                 None => window.advance_outer_into(t, &enter, None, &mut system),
             }
+            // Rows before the stretch only enter, to resume the window's sums and counts.
+            let Some(row) = t.checked_sub(dates.start) else {
+                continue;
+            };
             // Every lane's X'WX, factorised and solved all at once.
             let (a, sums) = system.split_at_mut(q * lanes);
             let (xy, yy) = sums.split_at(p * lanes);
@@ -1033,12 +1103,12 @@ impl Problem {
                     .iter_mut()
                     .for_each(|c| *c = 1.0 / c.sqrt());
             }
-            row_slice(&mut out.n_obs, t).copy_from_slice(&fits.n);
-            self.finish(&fits, &sums, &input.shift, &mut quality, t, out);
+            row_slice(&mut out.n_obs, row).copy_from_slice(&fits.n);
+            self.finish(&fits, &sums, &input.shift, &mut quality, row, out);
         }
     }
 
-    /// Publishes one date's fits into the group's output rows, across lanes.
+    /// Publishes one date's fits into the group's output row `row`, across lanes.
     #[inline(always)]
     fn finish(
         &self,
@@ -1046,20 +1116,20 @@ impl Problem {
         sums: &GapSums<'_>,
         shift: &[f64],
         scratch: &mut QualityScratch,
-        t: usize,
+        row: usize,
         out: &mut GroupOutput<'_>,
     ) {
         let lanes = fits.lanes;
         if !fits.ok.iter().any(|&ok| ok) {
-            out.fill_missing(t);
+            out.fill_missing(row);
             return;
         }
         for (plane, b) in out.coef.iter_mut().zip(fits.b.chunks_exact(lanes)) {
-            row_slice(plane, t).copy_from_slice(b);
+            row_slice(plane, row).copy_from_slice(b);
         }
         if self.intercept {
             // alpha of the original data: b0 + y_shift - x_shift . slopes
-            let alpha = row_slice(&mut out.coef[0], t);
+            let alpha = row_slice(&mut out.coef[0], row);
             alpha.iter_mut().zip(shift).for_each(|(a, s)| *a += s);
             for (x_shift, slope) in self.x_shift.iter().zip(fits.b[lanes..].chunks_exact(lanes)) {
                 alpha
@@ -1069,14 +1139,14 @@ impl Problem {
             }
         }
         if self.stats || self.tstats {
-            self.finish_quality(fits, sums, scratch, t, out);
+            self.finish_quality(fits, sums, scratch, row, out);
         }
         for l in (0..lanes).filter(|&l| !fits.ok[l]) {
-            out.set_missing(t, l);
+            out.set_missing(row, l);
         }
     }
 
-    /// r2, resid_vol and t-statistics of date `t` into the group's output rows, from the
+    /// r2, resid_vol and t-statistics of one date into the group's output row `row`, from the
     /// fits, the window sums and the coefficients already published there.
     #[inline(always)]
     fn finish_quality(
@@ -1084,7 +1154,7 @@ impl Problem {
         fits: &Fits,
         sums: &GapSums<'_>,
         scratch: &mut QualityScratch,
-        t: usize,
+        row: usize,
         out: &mut GroupOutput<'_>,
     ) {
         let (p, lanes) = (self.p, fits.lanes);
@@ -1095,7 +1165,7 @@ impl Problem {
         let ssr = &fits.ssr;
         // resid_vol doubles as the scale of the standard errors, wanted or not.
         let vol = match out.resid_vol.as_mut() {
-            Some(plane) => row_slice(plane, t),
+            Some(plane) => row_slice(plane, row),
             None => &mut vol_scratch[..],
         };
         for ((vol, &ssr), &n) in vol.iter_mut().zip(ssr.iter()).zip(&fits.n) {
@@ -1107,10 +1177,10 @@ impl Problem {
             }
             let scales = fits.inverse_scale.chunks_exact(lanes);
             for ((plane, coef), scale) in out.tstat.iter_mut().zip(&out.coef).zip(scales) {
-                let coef = coef.row(t);
+                let coef = coef.row(row);
                 let coef = coef.as_slice().expect("output rows are contiguous");
                 let terms = coef.iter().zip(inverse_vols.iter()).zip(scale);
-                for (t, ((c, inverse_vol), scale)) in row_slice(plane, t).iter_mut().zip(terms) {
+                for (t, ((c, inverse_vol), scale)) in row_slice(plane, row).iter_mut().zip(terms) {
                     *t = c * inverse_vol * scale;
                 }
             }
@@ -1119,7 +1189,7 @@ impl Problem {
             // The intercept's entry of X'Wy is the weighted sum of y.
             let sums = sums.yy.iter().zip(&sums.xy[..lanes]).zip(&fits.weight_sum);
             for ((r2, &ssr), ((&yy, &sum_y), &weight_sum)) in
-                row_slice(plane, t).iter_mut().zip(ssr.iter()).zip(sums)
+                row_slice(plane, row).iter_mut().zip(ssr.iter()).zip(sums)
             {
                 *r2 = self.r2(ssr, yy, sum_y, weight_sum);
             }
@@ -1225,6 +1295,31 @@ fn column_chunks<D: RemoveAxis>(
     }
 }
 
+/// Runs `work` with the widest vector instructions this CPU has. The portable code
+/// is compiled a second time for AVX2 and chosen at run time, so a wheel built for any
+/// x86-64 machine still uses AVX2 where it exists. Results are identical: nothing is
+/// fused or reordered, only more lanes are processed per instruction. `work` must be
+/// an `#[inline(always)]` closure, so that it is compiled into each version.
+#[inline(always)]
+fn widest_vectors<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, as just checked.
+        return unsafe { with_avx2(work) };
+    }
+    work()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
+/// Minimum length of a stretch of dates swept on its own, in window blocks: every
+/// stretch but the first steps one block in twice.
+const MIN_BLOCKS_PER_STRETCH: usize = 4;
+
 /// Lanes whose products are accumulated together in registers.
 const LANE_BLOCK: usize = 4;
 
@@ -1240,13 +1335,27 @@ fn block_mut<const W: usize>(row: &mut [f64], start: usize) -> &mut [f64; W] {
     (&mut row[start..start + W]).try_into().expect("W values")
 }
 
-/// Row `t` of a group's output plane: contiguous, as the outputs are C-contiguous.
+/// Row `row` of a group's output plane: contiguous, as the outputs are C-contiguous.
 #[inline(always)]
-fn row_slice<'a, T>(plane: &'a mut ArrayViewMut2<'_, T>, t: usize) -> &'a mut [T] {
+fn row_slice<'a, T>(plane: &'a mut ArrayViewMut2<'_, T>, row: usize) -> &'a mut [T] {
     plane
-        .row_mut(t)
+        .row_mut(row)
         .into_slice()
         .expect("output rows are contiguous")
+}
+
+/// A plane cut into consecutive stretches of rows of the given lengths.
+fn split_rows<'a, T>(
+    mut plane: ArrayViewMut2<'a, T>,
+    lengths: &[usize],
+) -> std::vec::IntoIter<ArrayViewMut2<'a, T>> {
+    let mut parts = Vec::with_capacity(lengths.len());
+    for &length in lengths {
+        let (head, tail) = plane.split_at(Axis(0), length);
+        parts.push(head);
+        plane = tail;
+    }
+    parts.into_iter()
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
@@ -1475,6 +1584,44 @@ mod tests {
             .iter()
             .zip(b.coef.iter())
             .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_number_of_threads() {
+        // More threads sweep more stretches of dates, each resumed a block early: the
+        // results must be the same to the last bit, with gaps (the first groups) and
+        // without (the last ones).
+        let (mut y, x) = market(230, 40, 3, 9, 0.0);
+        y.slice_mut(ndarray::s![.., 16..])
+            .mapv_inplace(|v| if v.is_nan() { 0.01 } else { v });
+        let bits = |r: &RollingOls| -> Vec<u64> {
+            let stats = [&r.r2, &r.resid_vol].into_iter().flatten();
+            let floats = r.coef.iter().chain(r.tstat.iter().flatten());
+            let floats = floats.chain(stats.flat_map(|a| a.iter()));
+            let counts = r.n_obs.iter().map(|&n| u64::from(n));
+            floats.map(|v| v.to_bits()).chain(counts).collect()
+        };
+        for o in [
+            options(Some(10), None, None, true),
+            options(Some(7), Some(5), Some(4.0), true),
+            options(Some(12), None, None, false),
+            options(None, None, None, true),
+        ] {
+            let in_pool = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| rolling_ols(&y.view(), x.view(), &o).unwrap())
+            };
+            let one = bits(&in_pool(1));
+            for threads in [2, 3, 5] {
+                assert_eq!(bits(&in_pool(threads)), one, "{threads} threads, {o:?}");
+            }
+            let problem = Problem::new(&y.view(), x.view(), &o).unwrap();
+            let splits = problem.date_splits(5);
+            assert_eq!(splits.is_empty(), o.window.is_none(), "{splits:?} {o:?}");
+        }
     }
 
     #[test]

@@ -34,12 +34,17 @@ pub enum Span {
 /// }
 /// ```
 ///
+/// [`resuming_at`](WindowSums::resuming_at) lets a sweep cover only the rows from some
+/// date on, so that consecutive stretches of dates can be swept independently.
+///
 /// Driving it from the caller (rather than through callbacks) keeps all the per-row
 /// work inside the caller's function, so it is compiled with the caller's instruction
 /// set (see the AVX2 dispatch in `exposures`).
 pub struct WindowSums {
     span: Span,
     lambda: f64,
+    /// The first row stepped in: rows before it never enter, so they never leave.
+    first: usize,
     /// powers[l] = lambda^l for l = 0..=W (rolling windows).
     powers: Vec<f64>,
     /// Rows of the current block so far, weighted relative to the current row.
@@ -69,6 +74,7 @@ impl WindowSums {
         Self {
             span,
             lambda,
+            first: 0,
             powers: std::iter::successors(Some(1.0), |p| Some(p * lambda))
                 .take(w + 1)
                 .collect(),
@@ -82,6 +88,25 @@ impl WindowSums {
         }
     }
 
+    /// Sums for rows from `start` on only, the same to the last bit as from row 0:
+    /// stepping begins at [`first_row`](Self::first_row) instead.
+    ///
+    /// A rolling window's sums at the rows of block k depend only on blocks k-1 and k,
+    /// and the state is reset at each block's end, so on a block boundary stepping may
+    /// begin one block early. Anywhere else it begins at row 0.
+    pub fn resuming_at(self, start: usize) -> Self {
+        let first = match self.span {
+            Span::Rolling(w) if start % w == 0 => start.saturating_sub(w),
+            _ => 0,
+        };
+        Self { first, ..self }
+    }
+
+    /// The row to step in first.
+    pub fn first_row(&self) -> usize {
+        self.first
+    }
+
     /// The buffer for the row entering the window: fill every entry.
     #[inline(always)]
     pub fn entering(&mut self) -> &mut [f64] {
@@ -92,7 +117,7 @@ impl WindowSums {
     #[inline(always)]
     pub fn leaving_row(&self, t: usize) -> Option<usize> {
         match self.span {
-            Span::Rolling(w) if t >= w => Some(t - w),
+            Span::Rolling(w) if t >= self.first + w => Some(t - w),
             _ => None,
         }
     }
@@ -443,6 +468,54 @@ mod tests {
                     );
                     // The caller may work on its sums in place without disturbing the window.
                     out.fill(f64::NAN);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn resumed_sweeps_give_the_sums_bit_for_bit() {
+        let values: Vec<[f64; 2]> = (0..61)
+            .map(|i| [(i as f64 * 0.91).sin() * 1e3, ((i * 13) % 7) as f64 + 0.1])
+            .collect();
+        let sweep = |span: Span, lambda: f64, start: usize| -> Vec<Vec<u64>> {
+            let mut window = WindowSums::new(2, span, lambda).resuming_at(start);
+            let mut sums = Vec::new();
+            for t in window.first_row()..values.len() {
+                window.entering().copy_from_slice(&values[t]);
+                if let Some(r) = window.leaving_row(t) {
+                    window.leaving().copy_from_slice(&values[r]);
+                }
+                let s = window.advance(t);
+                if t >= start {
+                    sums.push(s.iter().map(|v| v.to_bits()).collect());
+                }
+            }
+            sums
+        };
+        for span in [
+            Span::Rolling(1),
+            Span::Rolling(6),
+            Span::Rolling(20),
+            Span::Expanding,
+        ] {
+            for lambda in [1.0, 0.8] {
+                let full = sweep(span, lambda, 0);
+                for start in [1, 6, 12, 20, 40, 42, 60] {
+                    let first = WindowSums::new(2, span, lambda)
+                        .resuming_at(start)
+                        .first_row();
+                    // One block early on a block boundary, else from the start.
+                    let expected = match span {
+                        Span::Rolling(w) if start % w == 0 => start - w,
+                        _ => 0,
+                    };
+                    assert_eq!(first, expected, "{span:?} start={start}");
+                    assert_eq!(
+                        sweep(span, lambda, start),
+                        full[start..],
+                        "{span:?} lambda={lambda} start={start}"
+                    );
                 }
             }
         }
