@@ -45,6 +45,11 @@ pub trait Panel: Sync {
     /// Copies rows `first_row..first_row + rows` of columns `first..first + lanes` into
     /// `out`, row-major (rows x lanes, with lanes = out.len() / rows).
     fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]);
+    /// Row `t` of columns `first..first + lanes` as it lies, when it lies contiguous.
+    #[inline(always)]
+    fn contiguous_row(&self, _t: usize, _first: usize, _lanes: usize) -> Option<&[f64]> {
+        None
+    }
 }
 
 impl Panel for ArrayView2<'_, f64> {
@@ -67,6 +72,10 @@ impl Panel for ArrayView2<'_, f64> {
                 None => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
             }
         }
+    }
+    #[inline(always)]
+    fn contiguous_row(&self, t: usize, first: usize, lanes: usize) -> Option<&[f64]> {
+        self.slice(ndarray::s![t, first..first + lanes]).to_slice()
     }
 }
 
@@ -233,16 +242,21 @@ pub fn rolling_ols_into<Y: Panel>(
     if !contiguous {
         return Err(invalid("output buffers must be C-contiguous"));
     }
-    let shared = problem.shared_windows();
     let lanes = group_width(n);
     let n_groups = n.div_ceil(lanes);
-    let scans: Vec<Result<GroupInput<'_, Y>>> = (0..n_groups)
-        .into_par_iter()
-        .map(|g| {
-            let first = g * lanes;
-            problem.scan_group(y, first, lanes.min(n - first))
-        })
-        .collect();
+    // The factors' windows are summed while the groups' returns are scanned.
+    let (shared, scans) = rayon::join(
+        || problem.shared_windows(),
+        || -> Vec<Result<GroupInput<'_, Y>>> {
+            (0..n_groups)
+                .into_par_iter()
+                .map(|g| {
+                    let first = g * lanes;
+                    problem.scan_group(y, first, lanes.min(n - first))
+                })
+                .collect()
+        },
+    );
     // Report the problem in the leftmost group, whatever order the threads finished in.
     let inputs = scans.into_iter().collect::<Result<Vec<_>>>()?;
     let RollingOlsViews {
@@ -740,24 +754,31 @@ impl Problem {
         let mut count = vec![0usize; lanes];
         let mut gappy = false;
         for t in 0..self.t_len {
-            let row = tile.row(y, first, t);
-            if let Some(l) = row.iter().position(|v| v.is_infinite()) {
+            // Read once: no need to copy what lies contiguous.
+            let row = match y.contiguous_row(t, first, lanes) {
+                Some(row) => row,
+                None => tile.row(y, first, t),
+            };
+            // Branch-free, so that it vectorises: a NaN adds nothing and counts nothing.
+            let (mut missing, mut infinite) = (0usize, false);
+            if self.row_ok[t] {
+                for ((s, c), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
+                    let nan = v.is_nan();
+                    *s += if nan { 0.0 } else { v };
+                    *c += usize::from(!nan);
+                    missing += usize::from(nan);
+                    infinite |= v.is_infinite();
+                }
+            } else {
+                infinite = row.iter().any(|v| v.is_infinite());
+            }
+            if infinite {
+                let l = row.iter().position(|v| v.is_infinite()).unwrap_or(0);
                 return Err(Error::NonFinite {
                     input: "returns",
                     row: t,
                     column: first + l,
                 });
-            }
-            if !self.row_ok[t] {
-                continue;
-            }
-            // Branch-free, so that it vectorises: a NaN adds nothing and counts nothing.
-            let mut missing = 0usize;
-            for ((s, c), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
-                let nan = v.is_nan();
-                *s += if nan { 0.0 } else { v };
-                *c += usize::from(!nan);
-                missing += usize::from(nan);
             }
             gappy |= missing > 0;
         }

@@ -157,6 +157,16 @@ def test_numpy_inf_in_y_names_row(arrays, value):
         fc.rolling_ols(y[:, 1], x, window=20)
 
 
+def test_numpy_inf_in_y_on_a_date_without_factors_names_row(arrays):
+    # The date is dropped for missing factors, but an infinite return is still refused.
+    y, x = arrays
+    y, x = y.copy(), x.copy()
+    x[41, 1] = np.nan
+    y[41, 2] = np.inf
+    with pytest.raises(NonFiniteError, match=r"row 41, column 2"):
+        fc.rolling_ols(y, x, window=20)
+
+
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 def test_numpy_inf_in_x_names_row(arrays, value):
     y, x = arrays
