@@ -42,9 +42,16 @@ fn group_width(n_assets: usize) -> usize {
 pub trait Panel: Sync {
     fn n_rows(&self) -> usize;
     fn n_cols(&self) -> usize;
-    /// Copies rows `first_row..first_row + rows` of columns `first..first + lanes` into
-    /// `out`, row-major (rows x lanes, with lanes = out.len() / rows).
-    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]);
+    /// Copies rows `first_row..first_row + rows` of columns `first..first + lanes`, less
+    /// `shift` (one per column, lanes = shift.len()), into `out`, row-major.
+    fn copy_rows(
+        &self,
+        first_row: usize,
+        rows: usize,
+        first: usize,
+        shift: &[f64],
+        out: &mut [f64],
+    );
     /// Row `t` of columns `first..first + lanes` as it lies, when it lies contiguous.
     #[inline(always)]
     fn contiguous_row(&self, _t: usize, _first: usize, _lanes: usize) -> Option<&[f64]> {
@@ -60,16 +67,24 @@ impl Panel for ArrayView2<'_, f64> {
         self.ncols()
     }
     #[inline(always)]
-    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]) {
-        let lanes = out.len() / rows;
+    fn copy_rows(
+        &self,
+        first_row: usize,
+        rows: usize,
+        first: usize,
+        shift: &[f64],
+        out: &mut [f64],
+    ) {
+        let lanes = shift.len();
         let block = self.slice(ndarray::s![
             first_row..first_row + rows,
             first..first + lanes
         ]);
         for (dst, src) in out.chunks_exact_mut(lanes).zip(block.rows()) {
+            let values = dst.iter_mut().zip(shift);
             match src.as_slice() {
-                Some(slice) => dst.copy_from_slice(slice),
-                None => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+                Some(slice) => values.zip(slice).for_each(|((d, c), v)| *d = v - c),
+                None => values.zip(src).for_each(|((d, c), v)| *d = v - c),
             }
         }
     }
@@ -106,13 +121,21 @@ impl Panel for Columns<'_> {
         self.columns.len()
     }
     #[inline(always)]
-    fn copy_rows(&self, first_row: usize, rows: usize, first: usize, out: &mut [f64]) {
-        let lanes = out.len() / rows;
+    fn copy_rows(
+        &self,
+        first_row: usize,
+        rows: usize,
+        first: usize,
+        shift: &[f64],
+        out: &mut [f64],
+    ) {
+        let lanes = shift.len();
         // Down each column: contiguous reads, strided writes into a small tile.
-        for (l, column) in self.columns[first..first + lanes].iter().enumerate() {
+        let columns = self.columns[first..first + lanes].iter().zip(shift);
+        for (l, (column, c)) in columns.enumerate() {
             let values = &column[first_row..first_row + rows];
             for (dst, v) in out[l..].iter_mut().step_by(lanes).zip(values) {
-                *dst = *v;
+                *dst = v - c;
             }
         }
     }
@@ -336,7 +359,7 @@ struct SharedWindows {
     alpha_variance: Vec<f64>,
 }
 
-/// One group's returns, read row by row from the borrowed input and centred.
+/// One group's returns, borrowed, and how they are centred.
 struct GroupInput<'y, Y> {
     y: &'y Y,
     first: usize,
@@ -347,48 +370,53 @@ struct GroupInput<'y, Y> {
 }
 
 impl<Y: Panel> GroupInput<'_, Y> {
-    /// The group's centred returns on row `t` (NaN where missing), read through `tile`.
-    #[inline(always)]
-    fn centred_row(&self, tile: &mut RowTile, t: usize, out: &mut [f64]) {
-        let row = tile.row(self.y, self.first, t);
-        for ((o, v), s) in out.iter_mut().zip(row).zip(&self.shift) {
-            *o = v - s;
-        }
+    /// A reader of the group's centred returns.
+    fn centred_rows(&self) -> RowTile<'_, Y> {
+        RowTile::new(self.y, self.first, &self.shift)
     }
 }
 
-/// A few consecutive rows of a group's columns, copied row-major. Rows are asked for
-/// in increasing order; reading a tile at a time goes down each stored column instead
-/// of jumping across hundreds of columns for every row.
-struct RowTile {
-    lanes: usize,
+/// A few consecutive rows of a group's columns, copied row-major less a shift per
+/// column. Rows are asked for in increasing order; reading a tile at a time goes down
+/// each stored column instead of jumping across hundreds of columns for every row,
+/// and the subtraction keeps the copy from becoming a `memcpy` call, which is slow
+/// for rows of this size on some CPUs.
+struct RowTile<'a, Y> {
+    y: &'a Y,
+    first: usize,
+    shift: &'a [f64],
     start: usize,
     len: usize,
     values: Vec<f64>,
 }
 
-impl RowTile {
+impl<'a, Y: Panel> RowTile<'a, Y> {
     const ROWS: usize = 16;
 
-    fn new(lanes: usize) -> Self {
+    fn new(y: &'a Y, first: usize, shift: &'a [f64]) -> Self {
         Self {
-            lanes,
+            y,
+            first,
+            shift,
             start: 0,
             len: 0,
-            values: vec![0.0; Self::ROWS * lanes],
+            values: vec![0.0; Self::ROWS * shift.len()],
         }
     }
 
+    /// Row `t` (NaN where missing), less the shifts.
     #[inline(always)]
-    fn row<Y: Panel>(&mut self, y: &Y, first: usize, t: usize) -> &[f64] {
+    fn row(&mut self, t: usize) -> &[f64] {
+        let lanes = self.shift.len();
         if !(self.start..self.start + self.len).contains(&t) {
             self.start = t;
-            self.len = Self::ROWS.min(y.n_rows() - t);
-            let buffer = &mut self.values[..self.len * self.lanes];
-            y.copy_rows(t, self.len, first, buffer);
+            self.len = Self::ROWS.min(self.y.n_rows() - t);
+            let buffer = &mut self.values[..self.len * lanes];
+            self.y
+                .copy_rows(t, self.len, self.first, self.shift, buffer);
         }
-        let offset = (t - self.start) * self.lanes;
-        &self.values[offset..offset + self.lanes]
+        let offset = (t - self.start) * lanes;
+        &self.values[offset..offset + lanes]
     }
 }
 
@@ -520,6 +548,21 @@ struct Fits {
 struct GapSums<'a> {
     xy: &'a [f64],
     yy: &'a [f64],
+}
+
+/// The zero regressors and returns of a row without factors.
+struct ZeroRow {
+    factors: Vec<f64>,
+    returns: Vec<f64>,
+}
+
+impl ZeroRow {
+    fn new(p: usize, lanes: usize) -> Self {
+        Self {
+            factors: vec![0.0; p],
+            returns: vec![0.0; lanes],
+        }
+    }
 }
 
 /// Per-lane scratch of one date's quality statistics.
@@ -749,7 +792,8 @@ impl Problem {
         first: usize,
         lanes: usize,
     ) -> Result<GroupInput<'y, Y>> {
-        let mut tile = RowTile::new(lanes);
+        let unshifted = vec![0.0; lanes];
+        let mut tile = RowTile::new(y, first, &unshifted);
         let mut sum = vec![0.0; lanes];
         let mut count = vec![0usize; lanes];
         let mut gappy = false;
@@ -757,7 +801,7 @@ impl Problem {
             // Read once: no need to copy what lies contiguous.
             let row = match y.contiguous_row(t, first, lanes) {
                 Some(row) => row,
-                None => tile.row(y, first, t),
+                None => tile.row(t),
             };
             // Branch-free, so that it vectorises: a NaN adds nothing and counts nothing.
             let (mut missing, mut infinite) = (0usize, false);
@@ -802,23 +846,20 @@ impl Problem {
         })
     }
 
-    /// The regressors of row `t` and the group's centred returns on it (into `values`);
-    /// a row without factors counts as zero regressors and zero returns.
+    /// The regressors of row `t` and the group's centred returns on it; a row without
+    /// factors counts as zero regressors and zero returns.
     #[inline(always)]
     fn shared_row<'a, Y: Panel>(
         &'a self,
-        input: &GroupInput<'_, Y>,
-        tile: &mut RowTile,
+        returns: &'a mut RowTile<'_, Y>,
         t: usize,
-        values: &mut [f64],
-        no_factors: &'a [f64],
-    ) -> &'a [f64] {
-        if !self.row_ok[t] {
-            values.fill(0.0);
-            return no_factors;
+        zero: &'a ZeroRow,
+    ) -> (&'a [f64], &'a [f64]) {
+        if self.row_ok[t] {
+            (self.design_row(t), returns.row(t))
+        } else {
+            (&zero.factors, &zero.returns)
         }
-        input.centred_row(tile, t, values);
-        self.design_row(t)
     }
 
     /// No asset of the group misses a return where the factors are present: per asset
@@ -834,21 +875,20 @@ impl Problem {
         let (p, lanes) = (self.p, input.lanes);
         // Coefficients alone need no y'y and no residuals.
         let fit_quality = self.stats || self.tstats;
-        let (mut y_in, mut y_out) = (vec![0.0; lanes], vec![0.0; lanes]);
-        let no_factors = vec![0.0; p];
+        let zero = ZeroRow::new(p, lanes);
         let mut inverse_scale = vec![f64::NAN; p];
-        let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
+        let (mut entering, mut leaving) = (input.centred_rows(), input.centred_rows());
         let width = (p + usize::from(fit_quality)) * lanes;
         let dates = out.dates.clone();
         let mut window = WindowSums::new(width, self.span, self.lambda).resuming_at(dates.start);
         for t in window.first_row()..dates.end {
             // Rows enter as x_t y_t' (and y_t^2), summed without being written out.
-            let x_in = self.shared_row(input, &mut entering, t, &mut y_in, &no_factors);
-            let enter = Outer::new(x_in, &y_in, fit_quality);
+            let (x_in, y_in) = self.shared_row(&mut entering, t, &zero);
+            let enter = Outer::new(x_in, y_in, fit_quality);
             let sums = match window.leaving_row(t) {
                 Some(r) => {
-                    let x_out = self.shared_row(input, &mut leaving, r, &mut y_out, &no_factors);
-                    let leave = Outer::new(x_out, &y_out, fit_quality);
+                    let (x_out, y_out) = self.shared_row(&mut leaving, r, &zero);
+                    let leave = Outer::new(x_out, y_out, fit_quality);
                     window.advance_outer(t, &enter, Some(&leave))
                 }
                 None => window.advance_outer(t, &enter, None),
@@ -1016,8 +1056,7 @@ impl Problem {
     #[allow(clippy::too_many_arguments)]
     fn gappy_row<'a, Y: Panel>(
         &'a self,
-        input: &GroupInput<'_, Y>,
-        tile: &mut RowTile,
+        returns: &mut RowTile<'_, Y>,
         t: usize,
         values: &mut [f64],
         present: &mut [f64],
@@ -1030,13 +1069,11 @@ impl Problem {
             packed.fill(0.0);
             return (packed, no_factors);
         }
-        input.centred_row(tile, t, values);
-        for (value, here) in values.iter_mut().zip(present.iter_mut()) {
-            let missing = value.is_nan();
+        let row = returns.row(t);
+        for ((value, here), &v) in values.iter_mut().zip(present.iter_mut()).zip(row) {
+            let missing = v.is_nan();
             *here = if missing { 0.0 } else { 1.0 };
-            if missing {
-                *value = 0.0;
-            }
+            *value = if missing { 0.0 } else { v };
         }
         let x = self.design_row(t);
         pack_outer(x, packed);
@@ -1059,7 +1096,7 @@ impl Problem {
         let mut system = vec![0.0; (q + p + 1) * lanes];
         let mut scratch = vec![0.0; p * lanes];
         let v = self.alpha_direction();
-        let (mut entering, mut leaving) = (RowTile::new(lanes), RowTile::new(lanes));
+        let (mut entering, mut leaving) = (input.centred_rows(), input.centred_rows());
         let dates = out.dates.clone();
         let mut window =
             WindowSums::new((q + p + 1) * lanes, self.span, self.lambda).resuming_at(dates.start);
@@ -1067,7 +1104,6 @@ impl Problem {
             // Rows enter as packed x_t x_t' per present return, x_t y_t' and y_t^2, summed
             // without being written out. Valid rows per lane: +1 entering, -1 leaving.
             let (xx, x) = self.gappy_row(
-                input,
                 &mut entering,
                 t,
                 &mut y_in,
@@ -1082,7 +1118,6 @@ impl Problem {
             match window.leaving_row(t) {
                 Some(r) => {
                     let (xx, x) = self.gappy_row(
-                        input,
                         &mut leaving,
                         r,
                         &mut y_out,

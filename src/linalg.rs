@@ -35,6 +35,18 @@ fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usi
     }
 }
 
+/// Clears `ok` when `pivot`, the diagonal entry left after projecting out the earlier
+/// regressors, is not clearly positive next to the regressor's own `diagonal` entry,
+/// then puts 1 / sqrt(pivot) in that entry's place.
+#[inline(always)]
+fn take_pivot(ok: &mut bool, diagonal: &mut f64, pivot: f64) {
+    // Written so that a NaN pivot also counts as collinear.
+    let independent = pivot.partial_cmp(&(COLLINEARITY_TOLERANCE * *diagonal))
+        == Some(std::cmp::Ordering::Greater);
+    *ok &= independent;
+    *diagonal = 1.0 / pivot.sqrt();
+}
+
 /// In-place Cholesky factorisation A = L L' of a batch; each packed matrix becomes L,
 /// except that the diagonal holds 1 / L_kk, so that the solves multiply where they
 /// would divide.
@@ -43,20 +55,26 @@ fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usi
 /// `scratch` needs `lanes` entries.
 #[inline(always)]
 pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch: &mut [f64]) {
-    let own = &mut scratch[..lanes];
     for k in 0..p {
         let kk = at(k, k, lanes);
-        own.copy_from_slice(&a[kk..kk + lanes]);
-        for m in 0..k {
-            let km = at(k, m, lanes);
-            subtract_product(a, kk, km, km, lanes);
-        }
-        for ((ok, pivot), own) in ok.iter_mut().zip(&mut a[kk..kk + lanes]).zip(own.iter()) {
-            // Written so that a NaN pivot also counts as collinear.
-            let independent = (*pivot).partial_cmp(&(COLLINEARITY_TOLERANCE * own))
-                == Some(std::cmp::Ordering::Greater);
-            *ok &= independent;
-            *pivot = 1.0 / pivot.sqrt();
+        let (head, tail) = a.split_at_mut(kk);
+        let diagonal = &mut tail[..lanes];
+        if k == 0 {
+            for (ok, d) in ok.iter_mut().zip(diagonal.iter_mut()) {
+                let pivot = *d;
+                take_pivot(ok, d, pivot);
+            }
+        } else {
+            // a_kk - sum over m < k of l_km^2, formed apart: a_kk is the yardstick.
+            let pivot = &mut scratch[..lanes];
+            let row = |m: usize| &head[at(k, m, lanes)..][..lanes];
+            let terms = pivot.iter_mut().zip(diagonal.iter()).zip(row(0));
+            terms.for_each(|((p, d), x)| *p = d - x * x);
+            for m in 1..k {
+                pivot.iter_mut().zip(row(m)).for_each(|(p, x)| *p -= x * x);
+            }
+            let entries = ok.iter_mut().zip(diagonal.iter_mut()).zip(pivot.iter());
+            entries.for_each(|((ok, d), &pivot)| take_pivot(ok, d, pivot));
         }
         for i in (k + 1)..p {
             let ik = at(i, k, lanes);
