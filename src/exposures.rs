@@ -532,7 +532,7 @@ struct Fits {
     lanes: usize,
     /// Coefficients of the centred problem (P x lanes).
     b: Vec<f64>,
-    /// Residual sums of squares, 0 for perfect fits.
+    /// Residual sums of squares, 0 for perfect fits; formed only for the statistics.
     ssr: Vec<f64>,
     weight_sum: Vec<f64>,
     n: Vec<u32>,
@@ -1147,7 +1147,9 @@ impl Problem {
             linalg::cholesky(a, p, lanes, &mut fits.ok, &mut scratch);
             fits.b.copy_from_slice(xy);
             linalg::cholesky_solve(a, p, lanes, &mut fits.b);
-            fits.set_residuals(xy, yy);
+            if self.stats || self.tstats {
+                fits.set_residuals(xy, yy);
+            }
             let sums = GapSums { xy, yy };
             if self.tstats {
                 linalg::inverse_diagonal(a, p, lanes, &mut fits.inverse_scale, &mut scratch);
