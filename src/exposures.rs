@@ -10,7 +10,10 @@
 //! Assets are processed in groups of neighbouring columns ("lanes"), date by date,
 //! with each group's sums stored component by component so that the per-date work
 //! runs across lanes and vectorises. Groups run in parallel and each writes only its
-//! own columns of the outputs.
+//! own columns of the outputs. Rolling windows are also cut into stretches of dates,
+//! one per thread, each resuming its window sums exactly a block early: the threads
+//! then start on different stretches and fill (and have the OS zero) different pages
+//! of the freshly allocated outputs, instead of the same pages at the same moments.
 
 use std::ops::Range;
 
