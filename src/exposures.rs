@@ -379,10 +379,9 @@ impl<Y: Panel> GroupInput<'_, Y> {
 }
 
 /// A few consecutive rows of a group's columns, copied row-major less a shift per
-/// column. Rows are asked for in increasing order; reading a tile at a time goes down
-/// each stored column instead of jumping across hundreds of columns for every row,
-/// and the subtraction keeps the copy from becoming a `memcpy` call, which is slow
-/// for rows of this size on some CPUs.
+/// column (centred as they are copied). Rows are asked for in increasing order;
+/// reading a tile at a time goes down each stored column instead of jumping across
+/// hundreds of columns for every row.
 struct RowTile<'a, Y> {
     y: &'a Y,
     first: usize,
@@ -819,7 +818,10 @@ impl Problem {
                 infinite = row.iter().any(|v| v.is_infinite());
             }
             if infinite {
-                let l = row.iter().position(|v| v.is_infinite()).unwrap_or(0);
+                let l = row
+                    .iter()
+                    .position(|v| v.is_infinite())
+                    .expect("an infinity");
                 return Err(Error::NonFinite {
                     input: "returns",
                     row: t,

@@ -182,17 +182,19 @@ impl WindowSums {
         // Without decay every weight is 1: plain additions, no multiplications.
         let weighted = lambda != 1.0;
         if let (Span::Rolling(w), Some(leaving), false) = (self.span, leaving, weighted) {
-            if t >= w && t % w != w - 1 && entering.wide() {
-                // The usual step, in one pass over the state instead of three: the same
-                // operations as below (the scale of an unweighted window is exactly 1).
+            if t >= w && t % w != w - 1 {
+                // The usual step, in one pass over the state instead of three where that
+                // is faster: the same operations as below (the scale of an unweighted
+                // window is exactly 1).
                 let mut state = Slide {
                     prefix: &mut self.prefix,
                     left: &mut self.left,
                     sums: &mut self.sums,
                     previous: &self.previous,
                 };
-                entering.slide(leaving, &mut state);
-                return;
+                if entering.slide(leaving, &mut state) {
+                    return;
+                }
             }
         }
         if weighted {
@@ -344,31 +346,18 @@ fn slide(
 trait Row {
     /// Calls `f(sum, g)` for every entry `g` of the row and its running sum.
     fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64));
-    /// [`slide`] with this row entering and `leaving` (of the same shape) leaving.
-    fn slide(&self, leaving: &Self, state: &mut Slide<'_>);
-    /// Whether windows of such rows are stepped in one pass over their state, which
-    /// measured faster only for rows of many segments; narrower rows are stepped
-    /// faster in three passes.
-    fn wide(&self) -> bool;
+    /// [`slide`] with this row entering and `leaving` (of the same shape) leaving, where
+    /// one pass measured faster than three: only for rows of many segments. Returns
+    /// whether it did; if not, the state is untouched.
+    fn slide(&self, _leaving: &Self, _state: &mut Slide<'_>) -> bool {
+        false
+    }
 }
 
 impl Row for [f64] {
     #[inline(always)]
     fn apply(&self, sums: &mut [f64], f: impl Fn(&mut f64, f64)) {
         sums.iter_mut().zip(self).for_each(|(s, &g)| f(s, g));
-    }
-
-    #[inline(always)]
-    fn slide(&self, leaving: &Self, state: &mut Slide<'_>) {
-        let whole = state
-            .segments(self.len())
-            .next()
-            .expect("one entry per column");
-        slide(whole, self.iter().copied(), leaving.iter().copied());
-    }
-
-    fn wide(&self) -> bool {
-        false
     }
 }
 
@@ -391,14 +380,13 @@ impl Row for Outer<'_> {
         }
     }
 
-    /// Masked rows carry a cross-product per asset: P (P + 1) / 2 more segments.
+    /// Masked rows only: they carry a cross-product per asset, P (P + 1) / 2 more
+    /// segments.
     #[inline(always)]
-    fn wide(&self) -> bool {
-        !self.mask_scales.is_empty()
-    }
-
-    #[inline(always)]
-    fn slide(&self, leaving: &Self, state: &mut Slide<'_>) {
+    fn slide(&self, leaving: &Self, state: &mut Slide<'_>) -> bool {
+        if self.mask_scales.is_empty() {
+            return false;
+        }
         let (into, out) = (self, leaving);
         let mut segments = state.segments(self.values.len());
         let masked = into.mask_scales.iter().zip(out.mask_scales);
@@ -416,6 +404,7 @@ impl Row for Outer<'_> {
             let entering = into.values.iter().map(|&v| v * v);
             slide(segment, entering, out.values.iter().map(|&v| v * v));
         }
+        true
     }
 }
 
@@ -521,7 +510,7 @@ mod tests {
     fn outer_rows_give_the_sums_of_their_written_out_rows() {
         // Rows x_t y_t' (masked and with squares), summed by advance_outer and by
         // advance_outer_into, equal to the last bit the sums of the rows written out.
-        // Masked rows are wide: unweighted rolling windows of them take the one-pass
+        // Unweighted rolling windows of masked rows take the one-pass
         // step, the written-out rows the three-pass one.
         let n_rows = 40;
         let x: Vec<[f64; 2]> = (0..n_rows)
