@@ -1044,7 +1044,26 @@ def environment(fc: Any | None) -> list[str]:
         f"os.cpu_count()={os.cpu_count()}, sched_getaffinity={affinity}, "
         f"RAYON_NUM_THREADS={os.environ.get('RAYON_NUM_THREADS')}, "
         f"POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS')}; at start: {load_average()}",
+        numpy_blas(),
     ]
+
+
+def numpy_blas() -> str:
+    """NumPy's BLAS and the kernels it picked: the NumPy peer's speed depends on them (an
+    OPENBLAS_CORETYPE for an older core makes it markedly slower)."""
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"NumPy BLAS unknown (no threadpoolctl); OPENBLAS_CORETYPE={coretype}"
+    np.linalg.inv(np.eye(2))  # load the BLAS so that threadpoolctl sees it
+    blas = [
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} kernels "
+        f"({i.get('num_threads')} threads)"
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
+    return f"NumPy BLAS {', '.join(blas) or 'unknown'}; OPENBLAS_CORETYPE={coretype}"
 
 
 class ForeignCpu:
