@@ -926,21 +926,9 @@ def run_peers_only(
 
 
 def extra_environment() -> list[str]:
+    """Versions of the peers' libraries (NumPy's BLAS is in `environment`)."""
     vers = {n: _dist_version(n) for n in ("scipy", "scikit-learn", "skfolio")}
-    line = ", ".join(f"{k} {v}" for k, v in vers.items())
-    try:
-        from threadpoolctl import threadpool_info
-
-        np.linalg.eigvalsh(np.eye(2))  # load the BLAS so that threadpoolctl sees it
-        blas = [
-            f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
-            for i in threadpool_info()
-            if i.get("user_api") == "blas"
-        ]
-        line += "; NumPy BLAS " + (", ".join(blas) or "unknown")
-    except ImportError:
-        pass
-    return [line]
+    return [", ".join(f"{k} {v}" for k, v in vers.items())]
 
 
 def render(report: Report, title: str, env: list[str], elapsed: float) -> str:
