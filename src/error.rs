@@ -14,6 +14,14 @@ pub enum Error {
         row: usize,
         column: usize,
     },
+    /// A finite value too large to compute with: its square, summed over a window,
+    /// would overflow.
+    #[error("{input} has a value too large to compute with (beyond 1e150 in size) at row {row}, column {column}; rescale the data")]
+    TooLarge {
+        input: &'static str,
+        row: usize,
+        column: usize,
+    },
     /// A problem with one row of a long input (`row` indexes that input); the bindings
     /// let the Python layer name the row's date and keys.
     #[error("row {row}: {problem}")]

@@ -37,13 +37,15 @@ fn subtract_product(a: &mut [f64], target: usize, x: usize, y: usize, lanes: usi
 
 /// Clears `ok` when `pivot`, the diagonal entry left after projecting out the earlier
 /// regressors, is not clearly positive next to the regressor's own `diagonal` entry,
-/// then puts 1 / sqrt(pivot) in that entry's place.
+/// keeps the smallest such share in `least`, then puts 1 / sqrt(pivot) in that
+/// entry's place.
 #[inline(always)]
-fn take_pivot(ok: &mut bool, diagonal: &mut f64, pivot: f64) {
+fn take_pivot(ok: &mut bool, least: &mut f64, diagonal: &mut f64, pivot: f64) {
     // Written so that a NaN pivot also counts as collinear.
     let independent = pivot.partial_cmp(&(COLLINEARITY_TOLERANCE * *diagonal))
         == Some(std::cmp::Ordering::Greater);
     *ok &= independent;
+    *least = least.min(pivot / *diagonal);
     *diagonal = 1.0 / pivot.sqrt();
 }
 
@@ -52,17 +54,29 @@ fn take_pivot(ok: &mut bool, diagonal: &mut f64, pivot: f64) {
 /// would divide.
 /// Clears `ok[l]` for lanes whose columns are (numerically) collinear; their
 /// factors are then meaningless but finite or NaN, never a panic.
+/// `least[l]` receives the smallest share of a regressor's sum of squares left once
+/// the earlier ones are projected out (1 / its variance inflation factor): solutions
+/// and residual sums of squares formed from the factors carry rounding errors of
+/// about eps / `least` relative to the data's scale.
 /// `scratch` needs `lanes` entries.
 #[inline(always)]
-pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch: &mut [f64]) {
+pub fn cholesky(
+    a: &mut [f64],
+    p: usize,
+    lanes: usize,
+    ok: &mut [bool],
+    least: &mut [f64],
+    scratch: &mut [f64],
+) {
+    least.fill(1.0);
     for k in 0..p {
         let kk = at(k, k, lanes);
         let (head, tail) = a.split_at_mut(kk);
         let diagonal = &mut tail[..lanes];
         if k == 0 {
-            for (ok, d) in ok.iter_mut().zip(diagonal.iter_mut()) {
+            for ((ok, least), d) in ok.iter_mut().zip(least.iter_mut()).zip(diagonal.iter_mut()) {
                 let pivot = *d;
-                take_pivot(ok, d, pivot);
+                take_pivot(ok, least, d, pivot);
             }
         } else {
             // a_kk - sum over m < k of l_km^2, formed apart: a_kk is the yardstick.
@@ -73,8 +87,9 @@ pub fn cholesky(a: &mut [f64], p: usize, lanes: usize, ok: &mut [bool], scratch:
             for m in 1..k {
                 pivot.iter_mut().zip(row(m)).for_each(|(p, x)| *p -= x * x);
             }
-            let entries = ok.iter_mut().zip(diagonal.iter_mut()).zip(pivot.iter());
-            entries.for_each(|((ok, d), &pivot)| take_pivot(ok, d, pivot));
+            let entries = ok.iter_mut().zip(least.iter_mut());
+            let entries = entries.zip(diagonal.iter_mut()).zip(pivot.iter());
+            entries.for_each(|(((ok, least), d), &pivot)| take_pivot(ok, least, d, pivot));
         }
         for i in (k + 1)..p {
             let ik = at(i, k, lanes);
@@ -249,7 +264,7 @@ mod tests {
             let mut factors = batch(&lower(&matrices, p));
             let mut ok = vec![true; lanes];
             let mut scratch = vec![0.0; p * p * lanes];
-            cholesky(&mut factors, p, lanes, &mut ok, &mut scratch);
+            cholesky(&mut factors, p, lanes, &mut ok, &mut [0.0; 5], &mut scratch);
             assert!(ok.iter().all(|&o| o));
             let mut x = batch(&rhs);
             cholesky_solve(&factors, p, lanes, &mut x);
@@ -295,8 +310,12 @@ mod tests {
         ];
         let mut a = batch(&lower(&matrices, 2));
         let mut ok = vec![true; 4];
-        cholesky(&mut a, 2, 4, &mut ok, &mut [0.0; 4]);
+        let mut least = [0.0; 4];
+        cholesky(&mut a, 2, 4, &mut ok, &mut least, &mut [0.0; 4]);
         assert_eq!(ok, vec![true, false, false, false]);
+        // Lane 0: 1 - 0.5^2 / (2 * 1) of the second column's sum of squares is left.
+        assert!((least[0] - 0.875).abs() < 1e-15);
+        assert_eq!(least[1], 0.0);
         // The diagonal holds 1 / L_kk.
         assert!((a[0] - 0.5f64.sqrt()).abs() < 1e-15);
     }

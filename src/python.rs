@@ -52,6 +52,16 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             let _ = value.setattr("column", column);
             err
         }
+        Error::TooLarge { input, row, column } => {
+            let err =
+                InvalidInputError::new_err(Error::TooLarge { input, row, column }.to_string());
+            // The Python layer turns row/column positions into dates and names.
+            let value = err.value(py);
+            let _ = value.setattr("input", input);
+            let _ = value.setattr("row", row);
+            let _ = value.setattr("column", column);
+            err
+        }
         Error::AtRow { row, problem } => {
             let err = InvalidInputError::new_err(format!("row {row}: {problem}"));
             // The Python layer names the row's date and keys and re-raises.

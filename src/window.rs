@@ -13,6 +13,22 @@
 //!
 //! Exponential weights follow the same scheme with each row weighted relative to its
 //! block's last row, rescaled by a power of `lambda` when the parts are joined.
+//!
+//! Rows that have left the window are still part of the previous block's total, so a
+//! huge row (a bad tick) that left leaves behind the rounding error of its own size:
+//! eps times the block's total, not times the window's. For entries that are sums of
+//! non-negative terms (squares) this is measured directly: when the previous block's
+//! share exceeds [`LOSS_LIMIT`] times the window's sum, the caller sums the rows of
+//! the previous block still inside the window again from scratch
+//! ([`rebuild_tail`](WindowSums::rebuild_tail)), and from then on only those rows are
+//! subtracted from. Every other entry is a sum of products whose rounding is bounded,
+//! by Cauchy-Schwarz, by the rounding of the squares of its two factors, so checking
+//! the squares keeps every entry within `LOSS_LIMIT` times eps of its window's scale.
+//! On data without such rows the check never fires and nothing else changes.
+
+/// How many times the previous block's part of a sum of squares may exceed the
+/// window's own sum before the window's tail is summed again: at most 8 bits lost.
+pub const LOSS_LIMIT: f64 = 256.0;
 
 /// Which rows a window covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +153,7 @@ impl WindowSums {
         self.step(t, entering.as_slice(), Some(leaving.as_slice()));
         self.entering = entering;
         self.leaving = leaving;
-        self.current_sums(t)
+        self.sums(t)
     }
 
     /// [`advance`](Self::advance) for rows that are outer products (see [`Outer`]), which
@@ -151,7 +167,7 @@ impl WindowSums {
         leaving: Option<&Outer<'_>>,
     ) -> &[f64] {
         self.step(t, entering, leaving);
-        self.current_sums(t)
+        self.sums(t)
     }
 
     /// [`advance_outer`](Self::advance_outer) with the sums left in `out` (one entry per
@@ -244,9 +260,89 @@ impl WindowSums {
         }
     }
 
+    /// The factor by which the previous block's total is scaled into the window ending
+    /// at `t`, when that window's sums are formed from it (else `None`: they are plain
+    /// running sums, which never subtract).
+    #[inline(always)]
+    fn tail_scale(&self, t: usize) -> Option<f64> {
+        match self.span {
+            Span::Rolling(w) if t >= w && t % w != w - 1 => Some(self.powers[t % w + 1]),
+            _ => None,
+        }
+    }
+
+    /// Whether any of `entries` of the window's sums at `t` (`sums`, as returned by the
+    /// step of row `t`; entries that are sums of non-negative terms) may have lost
+    /// digits to rows that have left: see [`LOSS_LIMIT`].
+    #[inline(always)]
+    pub fn lossy(&self, t: usize, sums: &[f64], entries: impl IntoIterator<Item = usize>) -> bool {
+        let Some(scale) = self.tail_scale(t) else {
+            return false;
+        };
+        // Not `any`: without an early exit the comparisons vectorise. Negated, so that a
+        // NaN sum is lossy too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        entries.into_iter().fold(false, |lossy, e| {
+            lossy | !(scale * self.previous[e] <= LOSS_LIMIT * sums[e])
+        })
+    }
+
+    /// Sums the rows of the previous block that are still inside the window ending at
+    /// `t` again from scratch for `entries`, after the step of row `t`: those entries'
+    /// tails then hold exactly these rows, and their window sums in `sums` (as returned
+    /// by that step) are formed again. `fill(r, values)` writes row `r`'s value of each
+    /// of `entries`, in order, into `values`. Rows are summed forward with the weights
+    /// of the step, and later leaving rows are subtracted in the same order, so a tail
+    /// whose remaining rows are zero is still exactly zero.
+    pub fn rebuild_tail(
+        &mut self,
+        t: usize,
+        entries: &[usize],
+        sums: &mut [f64],
+        mut fill: impl FnMut(usize, &mut [f64]),
+    ) {
+        let (Some(scale), Span::Rolling(w)) = (self.tail_scale(t), self.span) else {
+            return;
+        };
+        let weighted = self.lambda != 1.0;
+        let block_start = t - t % w;
+        let mut total = vec![0.0; entries.len()];
+        let mut values = vec![0.0; entries.len()];
+        // Rows before `first` never entered this sweep: they are not in the tail.
+        for r in (t + 1 - w).max(self.first)..block_start {
+            fill(r, &mut values);
+            let weight = self.powers[w - 1 - r % w];
+            for (s, &v) in total.iter_mut().zip(&values) {
+                if weighted {
+                    *s += weight * v;
+                } else {
+                    *s += v;
+                }
+            }
+        }
+        for (&e, &s) in entries.iter().zip(&total) {
+            self.previous[e] = s;
+            self.left[e] = 0.0;
+            sums[e] = scale * (s - self.left[e]) + self.prefix[e];
+        }
+    }
+
+    /// [`rebuild_tail`](Self::rebuild_tail) for the window's own sums, as returned by
+    /// [`advance`](Self::advance) or [`advance_outer`](Self::advance_outer).
+    pub fn rebuild_own_tail(
+        &mut self,
+        t: usize,
+        entries: &[usize],
+        fill: impl FnMut(usize, &mut [f64]),
+    ) {
+        let mut sums = std::mem::take(&mut self.sums);
+        self.rebuild_tail(t, entries, &mut sums, fill);
+        self.sums = sums;
+    }
+
     /// The sums over the window ending at `t`, once row `t` has been stepped in.
     #[inline(always)]
-    fn current_sums(&self, t: usize) -> &[f64] {
+    pub fn sums(&self, t: usize) -> &[f64] {
         if self.sums_written(t) {
             &self.sums
         } else {
@@ -413,22 +509,34 @@ impl Row for Outer<'_> {
 /// `fill_row(t, g)` writes the vector of row `t` into `g` (every entry); rows outside
 /// the data never get asked for. `emit(t, sums)` receives the weighted sum over the
 /// window ending at `t`: `sum over rows r in the window of lambda^(t - r) * g_r`.
-/// Rows are filled at most twice each (on entering and on leaving the window).
+/// Rows are filled twice each (on entering and on leaving the window), and once more
+/// when a window's tail is summed again.
+///
+/// `squares` lists the entries that are sums of non-negative terms: when one of them
+/// shows that rows that left took digits with them (see [`LOSS_LIMIT`]) the window's
+/// tail is summed again, and `emit` is told so by its third argument.
 pub fn for_each_window(
     n_rows: usize,
     width: usize,
     span: Span,
     lambda: f64,
+    squares: &[usize],
     mut fill_row: impl FnMut(usize, &mut [f64]),
-    mut emit: impl FnMut(usize, &[f64]),
+    mut emit: impl FnMut(usize, &[f64], bool),
 ) {
     let mut window = WindowSums::new(width, span, lambda);
+    let every: Vec<usize> = (0..width).collect();
     for t in 0..n_rows {
         fill_row(t, window.entering());
         if let Some(r) = window.leaving_row(t) {
             fill_row(r, window.leaving());
         }
-        emit(t, window.advance(t));
+        window.advance(t);
+        let rebuilt = window.lossy(t, window.sums(t), squares.iter().copied());
+        if rebuilt {
+            window.rebuild_own_tail(t, &every, &mut fill_row);
+        }
+        emit(t, window.sums(t), rebuilt);
     }
 }
 
@@ -486,8 +594,9 @@ mod tests {
                     2,
                     span,
                     lambda,
+                    &[],
                     |t, g| g.copy_from_slice(&values[t]),
-                    |t, sums| {
+                    |t, sums, _| {
                         let expected = direct(&values, t, span, lambda);
                         for k in 0..2 {
                             assert!(
@@ -635,8 +744,9 @@ mod tests {
             2,
             Span::Rolling(w),
             1.0,
+            &[],
             |t, g| g.copy_from_slice(&values[t]),
-            |t, sums| {
+            |t, sums, _| {
                 if t % 997 == 0 || t == n - 1 {
                     let expected = direct(&values, t, Span::Rolling(w), 1.0);
                     assert!((sums[0] - expected[0]).abs() < 1e-6, "t={t}");
@@ -666,13 +776,74 @@ mod tests {
                     2,
                     Span::Rolling(w),
                     lambda,
+                    &[],
                     |t, g| g.copy_from_slice(&values[t]),
-                    |t, sums| {
+                    |t, sums, _| {
                         if t >= 40 + w - 1 {
                             assert_eq!(sums, &[0.0, 0.0], "w={w} lambda={lambda} t={t}");
                         }
                     },
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_row_that_left_takes_no_digits_with_it() {
+        // Products a b and squares a^2, b^2 of rows with one bad tick of a. Windows
+        // without the tick are exact to rounding of their own size, however large it was.
+        let n = 200;
+        for bad in [1e3, 1e8, 1e12, 1e150] {
+            let row = |t: usize| -> (f64, f64) {
+                let a = if t == 61 {
+                    bad
+                } else {
+                    (t as f64 * 0.37).sin() * 1e-2
+                };
+                (a, (t as f64 * 0.11).cos() * 1e-2 + 2e-3)
+            };
+            let fill = |t: usize, g: &mut [f64]| {
+                let (a, b) = row(t);
+                g.copy_from_slice(&[a * b, a * a, b * b]);
+            };
+            for w in [7, 25, 60] {
+                for lambda in [1.0, 0.97] {
+                    let mut rebuilt_any = false;
+                    for_each_window(
+                        n,
+                        3,
+                        Span::Rolling(w),
+                        lambda,
+                        &[1, 2],
+                        fill,
+                        |t, sums, rebuilt| {
+                            rebuilt_any |= rebuilt;
+                            if (61..61 + w).contains(&t) {
+                                return;
+                            }
+                            let mut want = [0.0; 3];
+                            for r in (t + 1).saturating_sub(w)..=t {
+                                let mut g = [0.0; 3];
+                                fill(r, &mut g);
+                                let weight = lambda.powi((t - r) as i32);
+                                want.iter_mut().zip(g).for_each(|(s, g)| *s += weight * g);
+                            }
+                            let scale = [(want[1] * want[2]).sqrt(), want[1], want[2]];
+                            for k in 0..3 {
+                                assert!(
+                                    (sums[k] - want[k]).abs() <= 1e-13 * scale[k],
+                                    "bad={bad:e} w={w} lambda={lambda} t={t} k={k}: {} vs {}",
+                                    sums[k],
+                                    want[k]
+                                );
+                            }
+                        },
+                    );
+                    assert!(
+                        rebuilt_any,
+                        "bad={bad:e} w={w}: the tail was never summed again"
+                    );
+                }
             }
         }
     }

@@ -223,6 +223,17 @@ def rolling_exposures(
         )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         raise err from None
+    except InvalidInputError as exc:
+        if not hasattr(exc, "column"):
+            raise
+        # A finite value too large to compute with.
+        names = assets if exc.input == "returns" else factor_names
+        err = InvalidInputError(
+            f"{exc.input} column {names[exc.column]!r} has a value too large to compute with "
+            f"(beyond 1e150 in size) on {dates[exc.row]} (row {exc.row}); rescale the data"
+        )
+        err.input, err.row, err.column = exc.input, exc.row, exc.column
+        raise err from None
     return _long_frame(out, dates, assets, columns, n_min=min_periods)
 
 
