@@ -886,9 +886,16 @@ USAGE_CASES = {
 }
 
 
-def assert_usage_error(result: subprocess.CompletedProcess) -> None:
+def assert_usage_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit 2, exactly one stderr line ``factorcore: error: ...`` holding every needle."""
     assert result.returncode == 2, describe(result)
     assert "Traceback" not in result.stderr, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one stderr line\n{describe(result)}"
+    assert lines[0].startswith("factorcore: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
 
 
 @pytest.mark.parametrize("case", USAGE_CASES)
@@ -896,6 +903,39 @@ def test_bad_usage_exits_2(data, tmp_path, case):
     base, extra = USAGE_CASES[case]
     out = tmp_path / "out.csv"
     assert_usage_error(run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path))
+
+
+# Values no data could make valid are bad usage too, found before any file is read: beyond
+# any integer the core takes (issue 17: 2**64 was an OverflowError traceback), zero, negative.
+BAD_NUMBERS = {
+    "window-2**64": ("exposures", "--window", "18446744073709551616"),
+    "window-10**30": ("exposures", "--window", str(10**30)),
+    "window-negative": ("exposures", "--window", "-1"),
+    "window-zero": ("exposures", "--window", "0"),
+    "min-periods-2**64": ("exposures", "--min-periods", "18446744073709551616"),
+    "min-periods-zero": ("exposures", "--min-periods", "0"),
+    "halflife-negative": ("exposures", "--halflife", "-2"),
+    "halflife-nan": ("exposures", "--halflife", "nan"),
+    "halflife-inf": ("exposures", "--halflife", "inf"),
+    "diversification-window-2**64": ("diversification", "--window", "18446744073709551616"),
+    "diversification-window-zero": ("diversification", "--window", "0"),
+    "step-zero": ("diversification", "--step", "0"),
+    "max-iter-2**64": ("diversification", "--max-iter", "18446744073709551616"),
+    "max-iter-negative": ("diversification", "--max-iter", "-5"),
+    "seed-negative": ("demo", "--seed", "-1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_NUMBERS)
+def test_number_out_of_range_is_one_usage_line(data, tmp_path, case):
+    base, option, value = BAD_NUMBERS[case]
+    extra = [option, value]
+    if base == "exposures" and option != "--window":
+        extra = ["--window", "60", *extra]
+    out = tmp_path / ("demo" if base == "demo" else "out.csv")
+    result = run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path)
+    assert_usage_error(result, option, value)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("base", ["exposures", "diversification", "brinson"])

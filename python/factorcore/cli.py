@@ -9,6 +9,7 @@ Problems with the files are reported as one line naming the file, column and row
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 import time
@@ -33,7 +34,8 @@ class FileError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 an error in the data or files).
 
-    Bad usage exits through argparse with code 2.
+    Bad usage (an unknown option, a value no data could make valid) exits through
+    argparse with code 2. Every error is one line on stderr, ``factorcore: error: ...``.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -369,20 +371,59 @@ def _demo(args: argparse.Namespace) -> None:
 # --- the parser ----------------------------------------------------------------------
 
 
-def _window(text: str) -> int | None:
-    if text.lower() == "expanding":
-        return None
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error (exit code 2)."""
+
+    def error(self, message: str) -> Any:
+        message = " ".join(message.split())
+        self.exit(2, f"factorcore: error: {message} (see {self.prog} --help)\n")
+
+
+# Counts beyond this are no row count of any file and would overflow the core's integers.
+_LARGEST = sys.maxsize
+
+
+def _count(text: str, *, smallest: int = 1, what: str = "a positive whole number") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of rows or 'expanding', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < smallest:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    if value > _LARGEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large: at most {_LARGEST}")
+    return value
+
+
+def _seed(text: str) -> int:
+    # NumPy takes seeds of any size, but not negative ones.
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _window(text: str) -> int | None:
+    if text.strip().lower() == "expanding":
+        return None
+    return _count(text, what="a positive number of rows or 'expanding'")
+
+
+def _halflife(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {text!r}")
     return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="factorcore",
         description="Rolling factor exposures, sector attribution and diversification scores.",
         epilog="Example: factorcore demo --out demo-output",
@@ -416,7 +457,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory for the tables and charts (default: demo-output)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the sample market (default: 0)")
+    demo.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the sample market (default: 0)"
+    )
     demo.add_argument(
         "--no-charts",
         action="store_true",
@@ -444,13 +487,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     exposures.add_argument(
         "--min-periods",
-        type=int,
+        type=_count,
         metavar="N",
         help="fewest valid rows for a result (default: the window; with 'expanding': factors + 2)",
     )
     exposures.add_argument(
         "--halflife",
-        type=float,
+        type=_halflife,
         metavar="H",
         help="exponential weights: a row H rows older weighs half (default: equal weights)",
     )
@@ -538,7 +581,7 @@ def _parser() -> argparse.ArgumentParser:
         help="rows per window (default: one result for the whole sample)",
     )
     diversification.add_argument(
-        "--step", type=int, default=1, metavar="N", help="rows between windows (default: 1)"
+        "--step", type=_count, default=1, metavar="N", help="rows between windows (default: 1)"
     )
     diversification.add_argument(
         "--shrinkage",
@@ -547,7 +590,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     diversification.add_argument(
         "--max-iter",
-        type=int,
+        type=_count,
         default=1000,
         metavar="N",
         help="bound on the minimum-torsion iterations per window (default: 1000)",
