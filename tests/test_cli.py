@@ -870,6 +870,89 @@ def test_library_error_is_one_line_error(data, tmp_path, case):
 
 
 # --------------------------------------------------------------------------------------------
+# the operating system refuses a path: exit code 1, one line (issue 17 item 11: tracebacks)
+# --------------------------------------------------------------------------------------------
+LONG_NAME = "r" * 300 + ".csv"  # one path component beyond NAME_MAX (255): ENAMETOOLONG
+
+
+def _long_returns(data, tmp):
+    return exposures_args(data, tmp / LONG_NAME)
+
+
+def _long_factors(data, tmp):
+    return exposures_args(data, data.path("returns", "csv"), tmp / LONG_NAME)
+
+
+def _long_weights(data, tmp):  # read through the header first
+    return ["diversification", "--returns", data.path("returns", "csv"), "--weights", LONG_NAME]
+
+
+def _long_data(data, tmp):
+    return ["attribution", "--data", tmp / LONG_NAME]
+
+
+def _long_sectors(data, tmp):
+    return returns_mode_args(data, sectors=tmp / LONG_NAME)
+
+
+LONG_INPUTS = {
+    "returns": _long_returns,
+    "factors": _long_factors,
+    "weights": _long_weights,
+    "data": _long_data,
+    "sectors": _long_sectors,
+}
+
+
+@pytest.mark.parametrize("case", LONG_INPUTS)
+def test_input_path_too_long_is_one_line_error(data, tmp_path, case):
+    out = tmp_path / "out.csv"
+    result = run(*LONG_INPUTS[case](data, tmp_path), "--out", out, cwd=tmp_path)
+    line = assert_one_line_error(result)
+    assert "r" * 300 in line and "too long" in line.lower(), line
+    assert not out.exists()
+
+
+def test_input_that_is_a_directory_is_one_line_error(data, tmp_path):
+    folder = tmp_path / "returns.csv"
+    folder.mkdir()
+    result = run(*exposures_args(data, folder), "--out", tmp_path / "out.csv", cwd=tmp_path)
+    assert_one_line_error(result, "returns.csv", "directory")
+
+
+def test_output_path_too_long_is_refused_before_any_work(data, tmp_path):
+    out = tmp_path / LONG_NAME
+    result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+    line = assert_one_line_error(result)
+    assert "r" * 300 in line and "too long" in line.lower(), line
+    assert result.stdout == "", "the scores were computed before the output was checked"
+
+
+def _plain_file(tmp: Path) -> Path:
+    path = tmp / "notes.txt"
+    path.write_text("a file, not a folder\n")
+    return path
+
+
+DEMO_UNWRITABLE = {
+    # /proc refuses new entries (as root too); a file cannot hold a folder; a file is no folder
+    "proc": lambda tmp: Path("/proc/demo"),
+    "under-a-file": lambda tmp: _plain_file(tmp) / "demo",
+    "a-file": _plain_file,
+}
+
+
+@pytest.mark.parametrize("case", DEMO_UNWRITABLE)
+def test_demo_unwritable_out_is_refused_before_any_work(tmp_path, case):
+    if case == "proc" and not Path("/proc/self").exists():
+        pytest.skip("no /proc on this system")
+    out = DEMO_UNWRITABLE[case](tmp_path)
+    result = run("demo", "--out", out, "--no-charts", cwd=tmp_path)
+    assert_one_line_error(result, str(out))
+    assert "== Sample market ==" not in result.stdout, "the demo ran before checking --out"
+
+
+# --------------------------------------------------------------------------------------------
 # bad usage: exit code 2
 # --------------------------------------------------------------------------------------------
 # case: (base command, further arguments); every file exists, only the usage is wrong

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import stat
 import sys
 import threading
 import time
@@ -44,15 +45,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.formatwarning = _one_line_warning
     try:
+        if getattr(args, "out", None) is not None and args.command != "demo":
+            _check_output(Path(args.out))
         args.run(args)
     except (FileError, InvalidInputError, DtypeError, pl.exceptions.PolarsError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"factorcore: error: {message}", file=sys.stderr)
-        return 1
+        return _error(str(exc))
+    except OSError as exc:  # one the steps below did not name: still one line
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return _error(f"{where}{exc.strerror or exc}")
+    except MemoryError as exc:
+        return _error(f"out of memory: {exc}" if str(exc) else "out of memory")
     except KeyboardInterrupt:
         print("factorcore: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _error(message: str) -> int:
+    message = " ".join(message.split())
+    print(f"factorcore: error: {message}", file=sys.stderr)
+    return 1
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
@@ -212,8 +224,28 @@ def _check_input(file: Path) -> None:
         raise FileError(
             f"{file.name}: unsupported file type {file.suffix or '(none)'!r}; use .csv or .parquet"
         )
-    if not file.is_file():
-        raise FileError(f"{file.name}: no such file")
+    try:
+        mode = file.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileError(f"{file.name}: no such file") from None
+    except OSError as exc:  # a name too long, a loop of links, no permission, ...
+        raise FileError(f"{file.name}: cannot read the file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise FileError(f"{file.name}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise FileError(f"{file.name}: not a regular file")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, an output path the system already says it cannot use."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return  # the usual case: a new file (its missing folders are created)
+    except OSError as exc:
+        raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise FileError(f"{path}: cannot write: is a directory")
 
 
 # --- progress ------------------------------------------------------------------------
@@ -365,7 +397,14 @@ def _diversification(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from factorcore.demo import run
 
-    run(Path(args.out), seed=args.seed, charts=not args.no_charts)
+    out = Path(args.out)
+    try:  # before the analytics, so that an unusable folder costs no time
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FileError(f"{out}: cannot create the folder: a file of that name exists") from None
+    except OSError as exc:
+        raise FileError(f"{out}: cannot create the folder: {exc.strerror or exc}") from None
+    run(out, seed=args.seed, charts=not args.no_charts)
 
 
 # --- the parser ----------------------------------------------------------------------
