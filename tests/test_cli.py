@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -867,6 +868,96 @@ def test_library_error_is_one_line_error(data, tmp_path, case):
     result = run(*args, "--out", out, cwd=tmp_path)
     assert_one_line_error(result, *needles)
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# --out naming an input: refused before any work, the input untouched (issue 17 item 7)
+# --------------------------------------------------------------------------------------------
+def copy_inputs(data: Inputs, folder: Path, fmt: str = "csv") -> dict[str, Path]:
+    """Private copies of the input files in `folder`: these tests may overwrite them."""
+    folder.mkdir(exist_ok=True)
+    names = ["returns", "factors", "weights_static", "brinson_sector"]
+    names += ["portfolio", "benchmark", "sectors"]
+    return {n: Path(shutil.copy(data.path(n, fmt), folder / f"{n}.{fmt}")) for n in names}
+
+
+def same_out_args(files: dict[str, Path], option: str) -> list:
+    """A valid command line reading `files` in which `option` names one of them."""
+    if option in ("returns", "factors"):
+        files_args = ["--returns", files["returns"], "--factors", files["factors"]]
+        return ["exposures", *files_args, "--window", "60"]
+    if option == "weights":
+        return ["diversification", "--returns", files["returns"], "--weights", files["weights"]]
+    if option == "data":
+        return ["attribution", "--data", files["data"]]
+    built = ("returns", "portfolio", "benchmark", "sectors")
+    return ["attribution", *(a for n in built for a in (f"--{n}", files[n]))]
+
+
+def out_aliases(target: Path, tmp: Path) -> dict[str, Path]:
+    """Ways for --out to name the file `target` (which lives in tmp/in)."""
+    link = tmp / "link" / target.name
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(target)
+    hard = tmp / "hard" / target.name
+    hard.parent.mkdir(exist_ok=True)
+    os.link(target, hard)
+    return {
+        "same-path": target,
+        "relative": Path("in") / ".." / "in" / target.name,  # cwd is tmp
+        "symlink": link,
+        "hard-link": hard,
+    }
+
+
+# every alias for one input; the direct path and a symlink for each of the others
+SAME_OUT_CASES = [("returns", a) for a in ("same-path", "relative", "symlink", "hard-link")] + [
+    (option, alias)
+    for option in ("factors", "weights", "data", "portfolio", "benchmark", "sectors")
+    for alias in ("same-path", "symlink")
+]
+
+
+@pytest.mark.parametrize(("option", "alias"), SAME_OUT_CASES)
+def test_out_naming_an_input_is_refused(data, tmp_path, option, alias):
+    copies = copy_inputs(data, tmp_path / "in")
+    files = {
+        **copies,
+        "weights": copies["weights_static"],
+        "data": copies["brinson_sector"],
+    }
+    target = files[option]
+    before = target.read_bytes()
+    out = out_aliases(target, tmp_path)[alias]
+    result = run(*same_out_args(files, option), "--out", out, cwd=tmp_path)
+    assert_one_line_error(result, "--out", f"--{option}")
+    assert result.stdout == "", f"work was done before the check\n{describe(result)}"
+    assert target.read_bytes() == before, "the input file was changed"
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        p.name for p in copies.values()
+    ), "a file was left beside the input"
+
+
+def test_input_given_through_a_symlink_is_protected_too(data, tmp_path):
+    """The input is a symlink; --out names the real file behind it (parquet this time)."""
+    copies = copy_inputs(data, tmp_path / "in", "parquet")
+    real = copies["returns"]
+    before = real.read_bytes()
+    link = tmp_path / "returns-link.parquet"
+    link.symlink_to(real)
+    args = ["diversification", "--returns", link]
+    result = run(*args, "--out", real, cwd=tmp_path)
+    assert_one_line_error(result, "--out", "--returns")
+    assert real.read_bytes() == before
+    assert link.is_symlink() and link.resolve() == real.resolve()
+
+
+def test_out_beside_an_input_with_the_same_name_elsewhere_is_fine(data, tmp_path):
+    """Same file name in another folder is another file: written as usual."""
+    copies = copy_inputs(data, tmp_path / "in")
+    out = tmp_path / "returns.csv"
+    result = run("diversification", "--returns", copies["returns"], "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, quietly(lambda: fc.diversification(data["returns"])))
 
 
 # --------------------------------------------------------------------------------------------

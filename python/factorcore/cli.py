@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import stat
 import sys
 import threading
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.formatwarning = _one_line_warning
     try:
-        if getattr(args, "out", None) is not None and args.command != "demo":
-            _check_output(Path(args.out))
+        if args.command != "demo":
+            _check_output(args)
         args.run(args)
     except (FileError, InvalidInputError, DtypeError, pl.exceptions.PolarsError) as exc:
         return _error(str(exc))
@@ -236,16 +237,36 @@ def _check_input(file: Path) -> None:
         raise FileError(f"{file.name}: not a regular file")
 
 
-def _check_output(path: Path) -> None:
-    """Refuse, before any work, an output path the system already says it cannot use."""
+# The options that name files a command reads.
+INPUT_OPTIONS = ("returns", "factors", "data", "portfolio", "benchmark", "sectors", "weights")
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an `--out` the system already says it cannot use, or one
+    that is an input file: by name, through a symlink or as another link to the same file
+    (same device and inode), since writing it would destroy that input."""
+    path = Path(args.out)
     try:
-        mode = path.stat().st_mode
+        out = path.stat()
     except FileNotFoundError:
         return  # the usual case: a new file (its missing folders are created)
     except OSError as exc:
         raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(out.st_mode):
         raise FileError(f"{path}: cannot write: is a directory")
+    for option in INPUT_OPTIONS:
+        given = getattr(args, option, None)
+        if given is None:
+            continue
+        try:
+            source = os.stat(given)
+        except OSError:
+            continue  # reported when the file is read
+        if (source.st_dev, source.st_ino) == (out.st_dev, out.st_ino):
+            raise FileError(
+                f"--out {path} is the input file of --{option.replace('_', '-')} ({given}); "
+                "writing it would destroy that input: choose another --out"
+            )
 
 
 # --- progress ------------------------------------------------------------------------
