@@ -30,8 +30,11 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,13 +72,29 @@ IO_FORMATS = [
 # running the command
 # --------------------------------------------------------------------------------------------
 def run(
-    *args: Any, cwd: Path | None = None, exe: Path | None = None
+    *args: Any, cwd: Path | None = None, exe: Path | None = None, max_file_size: int | None = None
 ) -> subprocess.CompletedProcess:
-    """`python -m factorcore ARGS` (or the console script `exe`), output captured."""
+    """`python -m factorcore ARGS` (or the console script `exe`), output captured.
+
+    `max_file_size` (bytes) sets RLIMIT_FSIZE in the child: a write beyond it fails with
+    EFBIG ("File too large"; Python ignores SIGXFSZ), a real failure in the middle of a
+    write.
+    """
     command = [sys.executable, "-m", "factorcore"] if exe is None else [str(exe)]
     return subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+        [*command, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=None if max_file_size is None else lambda: limit_file_size(max_file_size),
     )
+
+
+def limit_file_size(size: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
 
 def describe(result: subprocess.CompletedProcess) -> str:
@@ -958,6 +977,158 @@ def test_out_beside_an_input_with_the_same_name_elsewhere_is_fine(data, tmp_path
     out = tmp_path / "returns.csv"
     result = run("diversification", "--returns", copies["returns"], "--out", out, cwd=tmp_path)
     assert_wrote(result, out, quietly(lambda: fc.diversification(data["returns"])))
+
+
+# --------------------------------------------------------------------------------------------
+# outputs replaced only when complete (issue 17 item 8)
+# --------------------------------------------------------------------------------------------
+OLD_OUTPUT = b"date,note\n2020-01-01,the good output of an earlier run\n"
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_failed_write_keeps_the_old_output(data, tmp_path, fmt):
+    """A write that fails part-way (the file size limit: EFBIG after 8 KiB) is one error
+    line; the earlier output is byte for byte what it was and no temporary is left."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    out = folder / f"exposures.{fmt}"
+    out.write_bytes(OLD_OUTPUT)
+    result = run(
+        *exposures_args(data, data.path("returns", "csv")),
+        "--out",
+        out,
+        cwd=tmp_path,
+        max_file_size=8192,
+    )
+    assert out.read_bytes() == OLD_OUTPUT, "the old output was overwritten by a partial one"
+    assert files_in(folder) == [out.name], "a temporary file was left behind"
+    assert_one_line_error(result, str(out))
+
+
+def test_failed_first_write_leaves_no_file(data, tmp_path):
+    out = tmp_path / "results" / "exposures.csv"
+    result = run(
+        *exposures_args(data, data.path("returns", "csv")),
+        "--out",
+        out,
+        cwd=tmp_path,
+        max_file_size=8192,
+    )
+    assert_one_line_error(result, str(out))
+    assert files_in(out.parent) == [], "a truncated output or a temporary was left"
+
+
+def test_kill_during_write_keeps_the_old_output(tmp_path):
+    """SIGKILL while the CLI writes a 60 MB CSV: the target still holds the old file (a
+    temporary beside it may remain; nothing can remove it after kill -9), and the next
+    run replaces it."""
+    rng = np.random.default_rng(17)
+    n_days, n_assets = 1500, 300
+    dates = business_days(n_days)
+    factor_values = rng.normal(0.0, 0.01, (n_days, 3))
+    values = factor_values @ rng.normal(1.0, 0.3, (3, n_assets))
+    values += rng.normal(0.0, 0.01, values.shape)
+    returns, factors = tmp_path / "returns.parquet", tmp_path / "factors.parquet"
+    pl.DataFrame({"date": dates, **{f"A{j}": values[:, j] for j in range(n_assets)}}).write_parquet(
+        returns
+    )
+    pl.DataFrame(
+        {"date": dates, **{f: factor_values[:, k] for k, f in enumerate(FACTORS)}}
+    ).write_parquet(factors)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    out = folder / "exposures.csv"
+    out.write_bytes(OLD_OUTPUT)
+    seen = out.stat()
+    argv = ["exposures", "--returns", returns, "--factors", factors, "--window", "60"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "factorcore", *map(str, argv), "--out", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline:
+            # Writing has begun: the target changed (written in place) or a file beside
+            # it holds data.
+            now = out.stat()
+            if (now.st_ino, now.st_size, now.st_mtime_ns) != (
+                seen.st_ino,
+                seen.st_size,
+                seen.st_mtime_ns,
+            ) or any(p.stat().st_size > 0 for p in folder.iterdir() if p != out):
+                child.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.001)
+    finally:
+        if child.poll() is None and time.monotonic() >= deadline:
+            child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL, (
+        f"exit {child.returncode}: the write ended before it could be killed"
+    )
+    assert out.read_bytes() == OLD_OUTPUT, "kill -9 left a partial file in place of the old one"
+    left = [name for name in files_in(folder) if name != out.name]
+    assert all(name.startswith(".exposures.csv.") for name in left), left
+    # The next run is not confused by the leftover temporary and replaces the old file.
+    result = run(*argv, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    written = out.read_bytes()
+    assert written.startswith(b"date,asset,") and written.endswith(b"\n")
+    assert written.count(b"\n") == 1 + (n_days - 59) * n_assets  # header + every window
+    for name in files_in(folder):
+        (folder / name).unlink()  # 60 MB each
+
+
+def test_replaced_output_keeps_its_permissions_and_new_ones_get_the_usual(data, tmp_path):
+    """The temporary file must not leak its own mode into the result."""
+    kept = tmp_path / "kept.csv"
+    kept.write_bytes(OLD_OUTPUT)
+    kept.chmod(0o640)
+    fresh = tmp_path / "fresh.csv"
+    for out in (kept, fresh):
+        result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+        assert result.returncode == 0, describe(result)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+
+
+def test_output_through_a_symlink_replaces_the_file_it_points_to(data, tmp_path):
+    real = tmp_path / "store" / "scores.csv"
+    real.parent.mkdir()
+    real.write_bytes(OLD_OUTPUT)
+    link = tmp_path / "scores.csv"
+    link.symlink_to(real)
+    result = run(*command_args(data, "diversification"), "--out", link, cwd=tmp_path)
+    assert_wrote(result, link, quietly(lambda: fc.diversification(data["returns"])))
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert files_in(real.parent) == ["scores.csv"]
+
+
+def test_output_name_at_the_length_limit_is_written(data, tmp_path):
+    """The temporary name is shortened to fit beside a name near NAME_MAX (255)."""
+    out = tmp_path / ("s" * 250 + ".csv")
+    result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, quietly(lambda: fc.diversification(data["returns"])))
+    assert files_in(tmp_path) == [out.name]
+
+
+def test_demo_failed_write_keeps_the_old_files(tmp_path):
+    """The demo's tables go through the same replace-when-complete writes."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "exposures.parquet").write_bytes(OLD_OUTPUT)
+    result = run("demo", "--out", out, "--no-charts", cwd=tmp_path, max_file_size=65536)
+    assert (out / "exposures.parquet").read_bytes() == OLD_OUTPUT
+    assert files_in(out) == ["exposures.parquet"], "a temporary file was left behind"
+    assert_one_line_error(result, str(out / "exposures.parquet"))
 
 
 # --------------------------------------------------------------------------------------------

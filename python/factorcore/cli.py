@@ -9,8 +9,11 @@ Problems with the files are reported as one line naming the file, column and row
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import math
 import os
+import secrets
 import stat
 import sys
 import threading
@@ -176,7 +179,10 @@ def _parse_numbers(column: pl.Series, file: str) -> pl.Series:
 
 
 def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write `frame` as CSV or Parquet (by extension), creating the directory."""
+    """Write `frame` as CSV or Parquet (by extension), creating the directory.
+
+    The file is replaced only once it is complete (see :func:`write_file`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -185,15 +191,79 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
         )
     labels = [c for c, t in frame.schema.items() if isinstance(t, (pl.Enum, pl.Categorical))]
     frame = frame.with_columns(pl.col(labels).cast(pl.String))
+    return write_file(path, frame.write_csv if suffix == ".csv" else frame.write_parquet)
+
+
+def write_file(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Have `write(temporary)` write the file, then put it in place of `path` at once.
+
+    The temporary file sits beside the target (same folder, so the rename cannot cross
+    file systems), is flushed to disk, then renamed over `path`: a reader, a crash or a
+    ``kill -9`` sees the old file or the new one, never a part. On any error the
+    temporary is removed and an existing file at `path` is left as it was. Through a
+    symlink the file it points to is replaced, as writing through the link would. Errors
+    are a :class:`FileError` naming `path`.
+    """
+    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            frame.write_csv(path)
-        else:
-            frame.write_parquet(path)
-    except OSError as exc:
-        raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _temporary_beside(target)
+        try:
+            with contextlib.suppress(FileNotFoundError):  # keep the mode of the file replaced
+                os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
+            write(temporary)
+            _flush_to_disk(temporary)
+            os.replace(temporary, target)
+        except BaseException:  # Ctrl-C included: never leave the temporary behind
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        _flush_folder(target.parent)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise FileError(f"{path}: cannot write: {reason}") from None
     return path
+
+
+def _temporary_beside(target: Path) -> Path:
+    """A new empty file ``.<name>.<random>.tmp<suffix>`` in the target's folder, made with
+    O_EXCL (never an existing file) and the usual permissions (0o666 less the umask)."""
+    try:
+        longest = os.pathconf(target.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        longest = 255
+    for _ in range(16):
+        tail = f".{secrets.token_hex(4)}.tmp{target.suffix}"
+        # A target name near the limit must still leave room for the tail.
+        head = f".{target.name}".encode()[: max(1, longest - len(tail.encode()))]
+        temporary = target.parent / (head.decode(errors="ignore") + tail)
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temporary
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
+
+
+def _flush_to_disk(file: Path) -> None:
+    descriptor = os.open(file, os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _flush_folder(folder: Path) -> None:
+    """Make the rename itself durable; not every system can open a folder for that."""
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _read_returns(path: str, date: str, asset: str, value: str) -> pl.DataFrame:
