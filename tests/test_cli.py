@@ -790,6 +790,81 @@ def _weights_without_asset_column(data, tmp):
     return args, ["tickers.csv", "asset"]
 
 
+def csv_with_line(frame: pl.DataFrame, path: Path, line: int, edit: Callable[[str], str]) -> Path:
+    """`frame` as CSV with physical line `line` (1-based, the header is line 1) edited."""
+    lines = frame.write_csv().splitlines()
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def drop_last_field(text: str) -> str:
+    return text.rsplit(",", 1)[0]
+
+
+# A row with too few or too many fields (issue 17 item 10): too few read as nulls, exit 0.
+def _short_row_returns(data, tmp):
+    path = csv_with_line(data["returns"], tmp / "short.csv", 4, drop_last_field)
+    return exposures_args(data, path), ["short.csv", "line 4", "row 3", "6 fields", "7"]
+
+
+def _long_row_returns(data, tmp):
+    path = csv_with_line(data["returns"], tmp / "long_row.csv", 6, lambda t: t + ",0.5")
+    return exposures_args(data, path), ["long_row.csv", "line 6", "row 5", "8 fields", "7"]
+
+
+def _short_row_factors(data, tmp):
+    path = csv_with_line(data["factors"], tmp / "factors_short.csv", 9, lambda t: t.split(",")[0])
+    args = exposures_args(data, data.path("returns", "csv"), path)
+    return args, ["factors_short.csv", "line 9", "1 field"]
+
+
+def _blank_line_factors(data, tmp):
+    path = csv_with_line(data["factors"], tmp / "factors_blank.csv", 10, lambda t: "")
+    args = exposures_args(data, data.path("returns", "csv"), path)
+    return args, ["factors_blank.csv", "line 10", "empty"]
+
+
+def _short_row_sectors(data, tmp):
+    path = csv_with_line(data["sectors"], tmp / "sectors_short.csv", 3, drop_last_field)
+    return returns_mode_args(data, sectors=path), ["sectors_short.csv", "line 3"]
+
+
+def _short_row_static_weights(data, tmp):
+    path = csv_with_line(data["weights_static"], tmp / "weights_short.csv", 2, drop_last_field)
+    args = ["diversification", "--returns", data.path("returns", "csv"), "--weights", path]
+    return args, ["weights_short.csv", "line 2"]
+
+
+def _short_row_brinson(data, tmp):
+    path = csv_with_line(data["brinson_sector"], tmp / "brinson_short.csv", 7, drop_last_field)
+    return ["attribution", "--data", path], ["brinson_short.csv", "line 7"]
+
+
+def _short_row_crlf(data, tmp):
+    path = csv_with_line(data["returns_long"], tmp / "long_crlf.csv", 5, drop_last_field)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    return exposures_args(data, path), ["long_crlf.csv", "line 5"]
+
+
+def _short_row_after_quoted_newline(data, tmp):
+    """Quoted fields (one holding a comma and a line break) are counted as CSV does, and
+    the line named is the physical line: the break makes data row 4 line 6."""
+    sectors = data["sectors"].with_columns(
+        pl.when(pl.col("sector") == "Health Care")
+        .then(pl.lit("Health,\nCare"))
+        .otherwise("sector")
+        .alias("sector")
+    )
+    path = tmp / "sectors_quoted.csv"
+    sectors.write_csv(path, quote_style="always")
+    lines = path.read_text().split("\n")
+    assert lines[3] == '"CCC","Health,' and lines[5] == '"DDD","Health,', lines
+    lines[5] = '"DDD"'  # data row 4 starts on line 6
+    path.write_text("\n".join(lines[:6] + lines[7:]))
+    return returns_mode_args(data, sectors=path), ["sectors_quoted.csv", "line 6", "row 4"]
+
+
 BROKEN_FILES = {
     "unguessable-date-format": _unguessable_date_format,
     "weights-without-asset-column": _weights_without_asset_column,
@@ -807,7 +882,28 @@ BROKEN_FILES = {
     "bad-number-diversification": _bad_number_diversification,
     "bad-number-long": _bad_number_long,
     "bad-number-brinson": _bad_number_brinson,
+    "short-row-returns": _short_row_returns,
+    "long-row-returns": _long_row_returns,
+    "short-row-factors": _short_row_factors,
+    "blank-line-factors": _blank_line_factors,
+    "short-row-sectors": _short_row_sectors,
+    "short-row-static-weights": _short_row_static_weights,
+    "short-row-brinson": _short_row_brinson,
+    "short-row-crlf": _short_row_crlf,
+    "short-row-after-quoted-newline": _short_row_after_quoted_newline,
 }
+
+
+def test_quoted_csv_with_commas_in_fields_reads_as_before(data, tmp_path):
+    """The field count follows CSV quoting: commas inside quotes are not separators."""
+    renamed = {a: f"{a}, Inc." for a in ASSETS}
+    returns = data["returns"].rename(renamed)
+    path = tmp_path / "quoted.csv"
+    returns.write_csv(path, quote_style="always")
+    assert path.read_text().startswith('"date","AAA, Inc."'), path.read_text()[:40]
+    out = tmp_path / "exposures.csv"
+    result = run(*exposures_args(data, path), "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, fc.rolling_exposures(returns, data["factors"], window=60))
 
 
 @pytest.mark.parametrize("case", BROKEN_FILES)

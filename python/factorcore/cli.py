@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import errno
 import math
 import os
@@ -120,11 +121,80 @@ def _read(path: Path) -> pl.DataFrame:
     _check_input(path)
     try:
         if path.suffix.lower() == ".csv":
+            _check_fields(path)
             # Everything as text first, so that a bad value can be reported by row.
             return pl.read_csv(path, infer_schema=False)
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise FileError(f"{path.name}: cannot read the file: {_first_line(exc)}") from None
+
+
+def _check_fields(path: Path) -> None:
+    """Every row of a CSV file has as many fields as its header.
+
+    Polars fills a row with too few fields with nulls, which would pass for missing
+    values, and refuses one with too many without saying where. Each physical line is
+    read whole and its separators counted; a file with quotes (where a comma or a line
+    break can sit inside a field) is counted by the csv module instead.
+    """
+    try:
+        lines = pl.read_csv(
+            path,
+            has_header=False,
+            new_columns=["line"],
+            separator="\x1f",  # the ASCII unit separator: not expected in the text
+            quote_char=None,
+            infer_schema=False,
+            raise_if_empty=False,
+        ).get_column("line")
+    except pl.exceptions.PolarsError:
+        lines = None  # a unit separator after all, or bytes that are not UTF-8
+    if lines is None or lines.str.contains('"', literal=True).any():
+        _check_quoted_fields(path)
+        return
+    fields = lines.str.count_matches(",", literal=True) + 1  # null: a blank line
+    present = fields.is_not_null().arg_true()
+    if not present.len():
+        return  # an empty file: the reader reports it
+    header = int(present[0])  # blank lines before the header are skipped
+    expected = int(fields[header])
+    if expected == 1:  # a blank line is then one empty field, a missing value
+        fields = fields.fill_null(1)
+    wrong = fields.slice(header + 1).ne_missing(expected).arg_true()
+    if wrong.len():
+        row = int(wrong[0]) + 1
+        got = fields[header + row]
+        raise _field_count_error(path, header + row + 1, row, got, expected)
+
+
+def _check_quoted_fields(path: Path) -> None:
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.reader(file)
+        expected, row = None, 0
+        try:
+            while True:
+                line = reader.line_num + 1  # where the next record starts
+                record = next(reader, None)
+                if record is None:
+                    return
+                if expected is None:
+                    expected = len(record) or None  # blank lines before the header
+                    continue
+                row += 1
+                if len(record) != expected and not (expected == 1 and not record):
+                    raise _field_count_error(path, line, row, len(record) or None, expected)
+        except csv.Error:
+            return  # not CSV the csv module can follow; the reader reports what it finds
+
+
+def _field_count_error(
+    path: Path, line: int, row: int, got: int | None, expected: int
+) -> FileError:
+    where = f"{path.name}: line {line} (row {row})"
+    if got is None:
+        return FileError(f"{where} is empty; the header has {expected} fields")
+    noun = "field" if got == 1 else "fields"
+    return FileError(f"{where} has {got} {noun}, the header has {expected}")
 
 
 def _parse_dates(column: pl.Series, file: str) -> pl.Series:
