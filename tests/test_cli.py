@@ -15,8 +15,16 @@ frames:
 - Broken files (missing, unsupported extension, missing date column, unparsable date or
   number) and errors raised by the library: exit code 1, exactly one stderr line
   ``factorcore: error: ...`` naming the file, column and 1-based data row, no traceback.
-- Bad usage: exit code 2. `--help` of every subcommand names each option of the
-  specification and shows an example. The console script exists and runs.
+  A row with too few or too many fields, or a blank line, names its physical line.
+- Paths the system refuses (a name beyond NAME_MAX, a directory, `demo --out /proc/demo`)
+  and any other OSError: exit code 1, one line, before any work where it can be known.
+- `--out` naming an input (same path, relative spelling, symlink, hard link): refused
+  before any work, the input unchanged. Outputs are replaced only when complete: a write
+  that fails part-way (RLIMIT_FSIZE) or a CLI killed with SIGKILL while writing leaves
+  the old output byte for byte, and a normal error leaves no temporary file.
+- Bad usage, numbers out of range included (`--window 18446744073709551616`, zero,
+  negative): exit code 2, one line. `--help` of every subcommand names each option of
+  the specification and shows an example. The console script exists and runs.
 - `demo`: the report's section headings, the five Parquet files and their agreement with
   the API (diversification per portfolio, Carino-linked totals adding up to the
   compounded excess return), no PNG with `--no-charts`, the three PNGs without it
@@ -666,6 +674,28 @@ def test_main_returns_exit_codes(data, tmp_path, capsys):
     assert main(["diversification", "--returns", missing, "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("factorcore: error: ") and "nope.csv" in err, err
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(5, "Input/output error", "returns.csv"), "returns.csv: Input/output error"),
+        (MemoryError("cannot allocate 80.0 GB"), "out of memory: cannot allocate 80.0 GB"),
+    ],
+    ids=["oserror", "memoryerror"],
+)
+def test_any_other_system_error_is_one_line(data, tmp_path, capsys, monkeypatch, error, expected):
+    """Whatever a step did not turn into a FileError itself still ends as one line."""
+    from factorcore import cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_diversification", fail)
+    argv = ["diversification", "--returns", str(data.path("returns", "csv"))]
+    assert cli.main([*argv, "--out", str(tmp_path / "out.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"factorcore: error: {expected}\n", err
 
 
 # --------------------------------------------------------------------------------------------
