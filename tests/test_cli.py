@@ -15,8 +15,16 @@ frames:
 - Broken files (missing, unsupported extension, missing date column, unparsable date or
   number) and errors raised by the library: exit code 1, exactly one stderr line
   ``factorcore: error: ...`` naming the file, column and 1-based data row, no traceback.
-- Bad usage: exit code 2. `--help` of every subcommand names each option of the
-  specification and shows an example. The console script exists and runs.
+  A row with too few or too many fields, or a blank line, names its physical line.
+- Paths the system refuses (a name beyond NAME_MAX, a directory, `demo --out /proc/demo`)
+  and any other OSError: exit code 1, one line, before any work where it can be known.
+- `--out` naming an input (same path, relative spelling, symlink, hard link): refused
+  before any work, the input unchanged. Outputs are replaced only when complete: a write
+  that fails part-way (RLIMIT_FSIZE) or a CLI killed with SIGKILL while writing leaves
+  the old output byte for byte, and a normal error leaves no temporary file.
+- Bad usage, numbers out of range included (`--window 18446744073709551616`, zero,
+  negative): exit code 2, one line. `--help` of every subcommand names each option of
+  the specification and shows an example. The console script exists and runs.
 - `demo`: the report's section headings, the five Parquet files and their agreement with
   the API (diversification per portfolio, Carino-linked totals adding up to the
   compounded excess return), no PNG with `--no-charts`, the three PNGs without it
@@ -27,10 +35,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,13 +80,29 @@ IO_FORMATS = [
 # running the command
 # --------------------------------------------------------------------------------------------
 def run(
-    *args: Any, cwd: Path | None = None, exe: Path | None = None
+    *args: Any, cwd: Path | None = None, exe: Path | None = None, max_file_size: int | None = None
 ) -> subprocess.CompletedProcess:
-    """`python -m factorcore ARGS` (or the console script `exe`), output captured."""
+    """`python -m factorcore ARGS` (or the console script `exe`), output captured.
+
+    `max_file_size` (bytes) sets RLIMIT_FSIZE in the child: a write beyond it fails with
+    EFBIG ("File too large"; Python ignores SIGXFSZ), a real failure in the middle of a
+    write.
+    """
     command = [sys.executable, "-m", "factorcore"] if exe is None else [str(exe)]
     return subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+        [*command, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=None if max_file_size is None else lambda: limit_file_size(max_file_size),
     )
+
+
+def limit_file_size(size: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
 
 def describe(result: subprocess.CompletedProcess) -> str:
@@ -648,6 +676,28 @@ def test_main_returns_exit_codes(data, tmp_path, capsys):
     assert err.startswith("factorcore: error: ") and "nope.csv" in err, err
 
 
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OSError(5, "Input/output error", "returns.csv"), "returns.csv: Input/output error"),
+        (MemoryError("cannot allocate 80.0 GB"), "out of memory: cannot allocate 80.0 GB"),
+    ],
+    ids=["oserror", "memoryerror"],
+)
+def test_any_other_system_error_is_one_line(data, tmp_path, capsys, monkeypatch, error, expected):
+    """Whatever a step did not turn into a FileError itself still ends as one line."""
+    from factorcore import cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "_diversification", fail)
+    argv = ["diversification", "--returns", str(data.path("returns", "csv"))]
+    assert cli.main([*argv, "--out", str(tmp_path / "out.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"factorcore: error: {expected}\n", err
+
+
 # --------------------------------------------------------------------------------------------
 # broken files: exit code 1, one line naming the file, the column and the row
 # --------------------------------------------------------------------------------------------
@@ -770,6 +820,81 @@ def _weights_without_asset_column(data, tmp):
     return args, ["tickers.csv", "asset"]
 
 
+def csv_with_line(frame: pl.DataFrame, path: Path, line: int, edit: Callable[[str], str]) -> Path:
+    """`frame` as CSV with physical line `line` (1-based, the header is line 1) edited."""
+    lines = frame.write_csv().splitlines()
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def drop_last_field(text: str) -> str:
+    return text.rsplit(",", 1)[0]
+
+
+# A row with too few or too many fields (issue 17 item 10): too few read as nulls, exit 0.
+def _short_row_returns(data, tmp):
+    path = csv_with_line(data["returns"], tmp / "short.csv", 4, drop_last_field)
+    return exposures_args(data, path), ["short.csv", "line 4", "row 3", "6 fields", "7"]
+
+
+def _long_row_returns(data, tmp):
+    path = csv_with_line(data["returns"], tmp / "long_row.csv", 6, lambda t: t + ",0.5")
+    return exposures_args(data, path), ["long_row.csv", "line 6", "row 5", "8 fields", "7"]
+
+
+def _short_row_factors(data, tmp):
+    path = csv_with_line(data["factors"], tmp / "factors_short.csv", 9, lambda t: t.split(",")[0])
+    args = exposures_args(data, data.path("returns", "csv"), path)
+    return args, ["factors_short.csv", "line 9", "1 field"]
+
+
+def _blank_line_factors(data, tmp):
+    path = csv_with_line(data["factors"], tmp / "factors_blank.csv", 10, lambda t: "")
+    args = exposures_args(data, data.path("returns", "csv"), path)
+    return args, ["factors_blank.csv", "line 10", "empty"]
+
+
+def _short_row_sectors(data, tmp):
+    path = csv_with_line(data["sectors"], tmp / "sectors_short.csv", 3, drop_last_field)
+    return returns_mode_args(data, sectors=path), ["sectors_short.csv", "line 3"]
+
+
+def _short_row_static_weights(data, tmp):
+    path = csv_with_line(data["weights_static"], tmp / "weights_short.csv", 2, drop_last_field)
+    args = ["diversification", "--returns", data.path("returns", "csv"), "--weights", path]
+    return args, ["weights_short.csv", "line 2"]
+
+
+def _short_row_brinson(data, tmp):
+    path = csv_with_line(data["brinson_sector"], tmp / "brinson_short.csv", 7, drop_last_field)
+    return ["attribution", "--data", path], ["brinson_short.csv", "line 7"]
+
+
+def _short_row_crlf(data, tmp):
+    path = csv_with_line(data["returns_long"], tmp / "long_crlf.csv", 5, drop_last_field)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    return exposures_args(data, path), ["long_crlf.csv", "line 5"]
+
+
+def _short_row_after_quoted_newline(data, tmp):
+    """Quoted fields (one holding a comma and a line break) are counted as CSV does, and
+    the line named is the physical line: the break makes data row 4 line 6."""
+    sectors = data["sectors"].with_columns(
+        pl.when(pl.col("sector") == "Health Care")
+        .then(pl.lit("Health,\nCare"))
+        .otherwise("sector")
+        .alias("sector")
+    )
+    path = tmp / "sectors_quoted.csv"
+    sectors.write_csv(path, quote_style="always")
+    lines = path.read_text().split("\n")
+    assert lines[3] == '"CCC","Health,' and lines[5] == '"DDD","Health,', lines
+    lines[5] = '"DDD"'  # data row 4 starts on line 6
+    path.write_text("\n".join(lines[:6] + lines[7:]))
+    return returns_mode_args(data, sectors=path), ["sectors_quoted.csv", "line 6", "row 4"]
+
+
 BROKEN_FILES = {
     "unguessable-date-format": _unguessable_date_format,
     "weights-without-asset-column": _weights_without_asset_column,
@@ -787,7 +912,28 @@ BROKEN_FILES = {
     "bad-number-diversification": _bad_number_diversification,
     "bad-number-long": _bad_number_long,
     "bad-number-brinson": _bad_number_brinson,
+    "short-row-returns": _short_row_returns,
+    "long-row-returns": _long_row_returns,
+    "short-row-factors": _short_row_factors,
+    "blank-line-factors": _blank_line_factors,
+    "short-row-sectors": _short_row_sectors,
+    "short-row-static-weights": _short_row_static_weights,
+    "short-row-brinson": _short_row_brinson,
+    "short-row-crlf": _short_row_crlf,
+    "short-row-after-quoted-newline": _short_row_after_quoted_newline,
 }
+
+
+def test_quoted_csv_with_commas_in_fields_reads_as_before(data, tmp_path):
+    """The field count follows CSV quoting: commas inside quotes are not separators."""
+    renamed = {a: f"{a}, Inc." for a in ASSETS}
+    returns = data["returns"].rename(renamed)
+    path = tmp_path / "quoted.csv"
+    returns.write_csv(path, quote_style="always")
+    assert path.read_text().startswith('"date","AAA, Inc."'), path.read_text()[:40]
+    out = tmp_path / "exposures.csv"
+    result = run(*exposures_args(data, path), "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, fc.rolling_exposures(returns, data["factors"], window=60))
 
 
 @pytest.mark.parametrize("case", BROKEN_FILES)
@@ -870,6 +1016,331 @@ def test_library_error_is_one_line_error(data, tmp_path, case):
 
 
 # --------------------------------------------------------------------------------------------
+# --out naming an input: refused before any work, the input untouched (issue 17 item 7)
+# --------------------------------------------------------------------------------------------
+def copy_inputs(data: Inputs, folder: Path, fmt: str = "csv") -> dict[str, Path]:
+    """Private copies of the input files in `folder`: these tests may overwrite them."""
+    folder.mkdir(exist_ok=True)
+    names = ["returns", "factors", "weights_static", "brinson_sector"]
+    names += ["portfolio", "benchmark", "sectors"]
+    return {n: Path(shutil.copy(data.path(n, fmt), folder / f"{n}.{fmt}")) for n in names}
+
+
+def same_out_args(files: dict[str, Path], option: str) -> list:
+    """A valid command line reading `files` in which `option` names one of them."""
+    if option in ("returns", "factors"):
+        files_args = ["--returns", files["returns"], "--factors", files["factors"]]
+        return ["exposures", *files_args, "--window", "60"]
+    if option == "weights":
+        return ["diversification", "--returns", files["returns"], "--weights", files["weights"]]
+    if option == "data":
+        return ["attribution", "--data", files["data"]]
+    built = ("returns", "portfolio", "benchmark", "sectors")
+    return ["attribution", *(a for n in built for a in (f"--{n}", files[n]))]
+
+
+def out_aliases(target: Path, tmp: Path) -> dict[str, Path]:
+    """Ways for --out to name the file `target` (which lives in tmp/in)."""
+    link = tmp / "link" / target.name
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(target)
+    hard = tmp / "hard" / target.name
+    hard.parent.mkdir(exist_ok=True)
+    os.link(target, hard)
+    return {
+        "same-path": target,
+        "relative": Path("in") / ".." / "in" / target.name,  # cwd is tmp
+        "symlink": link,
+        "hard-link": hard,
+    }
+
+
+# every alias for one input; the direct path and a symlink for each of the others
+SAME_OUT_CASES = [("returns", a) for a in ("same-path", "relative", "symlink", "hard-link")] + [
+    (option, alias)
+    for option in ("factors", "weights", "data", "portfolio", "benchmark", "sectors")
+    for alias in ("same-path", "symlink")
+]
+
+
+@pytest.mark.parametrize(("option", "alias"), SAME_OUT_CASES)
+def test_out_naming_an_input_is_refused(data, tmp_path, option, alias):
+    copies = copy_inputs(data, tmp_path / "in")
+    files = {
+        **copies,
+        "weights": copies["weights_static"],
+        "data": copies["brinson_sector"],
+    }
+    target = files[option]
+    before = target.read_bytes()
+    out = out_aliases(target, tmp_path)[alias]
+    result = run(*same_out_args(files, option), "--out", out, cwd=tmp_path)
+    assert_one_line_error(result, "--out", f"--{option}")
+    assert result.stdout == "", f"work was done before the check\n{describe(result)}"
+    assert target.read_bytes() == before, "the input file was changed"
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        p.name for p in copies.values()
+    ), "a file was left beside the input"
+
+
+def test_input_given_through_a_symlink_is_protected_too(data, tmp_path):
+    """The input is a symlink; --out names the real file behind it (parquet this time)."""
+    copies = copy_inputs(data, tmp_path / "in", "parquet")
+    real = copies["returns"]
+    before = real.read_bytes()
+    link = tmp_path / "returns-link.parquet"
+    link.symlink_to(real)
+    args = ["diversification", "--returns", link]
+    result = run(*args, "--out", real, cwd=tmp_path)
+    assert_one_line_error(result, "--out", "--returns")
+    assert real.read_bytes() == before
+    assert link.is_symlink() and link.resolve() == real.resolve()
+
+
+def test_out_beside_an_input_with_the_same_name_elsewhere_is_fine(data, tmp_path):
+    """Same file name in another folder is another file: written as usual."""
+    copies = copy_inputs(data, tmp_path / "in")
+    out = tmp_path / "returns.csv"
+    result = run("diversification", "--returns", copies["returns"], "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, quietly(lambda: fc.diversification(data["returns"])))
+
+
+# --------------------------------------------------------------------------------------------
+# outputs replaced only when complete (issue 17 item 8)
+# --------------------------------------------------------------------------------------------
+OLD_OUTPUT = b"date,note\n2020-01-01,the good output of an earlier run\n"
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_failed_write_keeps_the_old_output(data, tmp_path, fmt):
+    """A write that fails part-way (the file size limit: EFBIG after 8 KiB) is one error
+    line; the earlier output is byte for byte what it was and no temporary is left."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    out = folder / f"exposures.{fmt}"
+    out.write_bytes(OLD_OUTPUT)
+    result = run(
+        *exposures_args(data, data.path("returns", "csv")),
+        "--out",
+        out,
+        cwd=tmp_path,
+        max_file_size=8192,
+    )
+    assert out.read_bytes() == OLD_OUTPUT, "the old output was overwritten by a partial one"
+    assert files_in(folder) == [out.name], "a temporary file was left behind"
+    assert_one_line_error(result, str(out))
+
+
+def test_failed_first_write_leaves_no_file(data, tmp_path):
+    out = tmp_path / "results" / "exposures.csv"
+    result = run(
+        *exposures_args(data, data.path("returns", "csv")),
+        "--out",
+        out,
+        cwd=tmp_path,
+        max_file_size=8192,
+    )
+    assert_one_line_error(result, str(out))
+    assert files_in(out.parent) == [], "a truncated output or a temporary was left"
+
+
+def test_kill_during_write_keeps_the_old_output(tmp_path):
+    """SIGKILL while the CLI writes a 60 MB CSV: the target still holds the old file (a
+    temporary beside it may remain; nothing can remove it after kill -9), and the next
+    run replaces it."""
+    rng = np.random.default_rng(17)
+    n_days, n_assets = 1500, 300
+    dates = business_days(n_days)
+    factor_values = rng.normal(0.0, 0.01, (n_days, 3))
+    values = factor_values @ rng.normal(1.0, 0.3, (3, n_assets))
+    values += rng.normal(0.0, 0.01, values.shape)
+    returns, factors = tmp_path / "returns.parquet", tmp_path / "factors.parquet"
+    pl.DataFrame({"date": dates, **{f"A{j}": values[:, j] for j in range(n_assets)}}).write_parquet(
+        returns
+    )
+    pl.DataFrame(
+        {"date": dates, **{f: factor_values[:, k] for k, f in enumerate(FACTORS)}}
+    ).write_parquet(factors)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    out = folder / "exposures.csv"
+    out.write_bytes(OLD_OUTPUT)
+    seen = out.stat()
+    argv = ["exposures", "--returns", returns, "--factors", factors, "--window", "60"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "factorcore", *map(str, argv), "--out", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while child.poll() is None and time.monotonic() < deadline:
+            # Writing has begun: the target changed (written in place) or a file beside
+            # it holds data.
+            now = out.stat()
+            if (now.st_ino, now.st_size, now.st_mtime_ns) != (
+                seen.st_ino,
+                seen.st_size,
+                seen.st_mtime_ns,
+            ) or any(p.stat().st_size > 0 for p in folder.iterdir() if p != out):
+                child.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.001)
+    finally:
+        if child.poll() is None and time.monotonic() >= deadline:
+            child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL, (
+        f"exit {child.returncode}: the write ended before it could be killed"
+    )
+    assert out.read_bytes() == OLD_OUTPUT, "kill -9 left a partial file in place of the old one"
+    left = [name for name in files_in(folder) if name != out.name]
+    assert all(name.startswith(".exposures.csv.") for name in left), left
+    # The next run is not confused by the leftover temporary and replaces the old file.
+    result = run(*argv, "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    written = out.read_bytes()
+    assert written.startswith(b"date,asset,") and written.endswith(b"\n")
+    assert written.count(b"\n") == 1 + (n_days - 59) * n_assets  # header + every window
+    for name in files_in(folder):
+        (folder / name).unlink()  # 60 MB each
+
+
+def test_replaced_output_keeps_its_permissions_and_new_ones_get_the_usual(data, tmp_path):
+    """The temporary file must not leak its own mode into the result."""
+    kept = tmp_path / "kept.csv"
+    kept.write_bytes(OLD_OUTPUT)
+    kept.chmod(0o640)
+    fresh = tmp_path / "fresh.csv"
+    for out in (kept, fresh):
+        result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+        assert result.returncode == 0, describe(result)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
+
+
+def test_output_through_a_symlink_replaces_the_file_it_points_to(data, tmp_path):
+    real = tmp_path / "store" / "scores.csv"
+    real.parent.mkdir()
+    real.write_bytes(OLD_OUTPUT)
+    link = tmp_path / "scores.csv"
+    link.symlink_to(real)
+    result = run(*command_args(data, "diversification"), "--out", link, cwd=tmp_path)
+    assert_wrote(result, link, quietly(lambda: fc.diversification(data["returns"])))
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert files_in(real.parent) == ["scores.csv"]
+
+
+def test_output_name_at_the_length_limit_is_written(data, tmp_path):
+    """The temporary name is shortened to fit beside a name near NAME_MAX (255)."""
+    out = tmp_path / ("s" * 250 + ".csv")
+    result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+    assert_wrote(result, out, quietly(lambda: fc.diversification(data["returns"])))
+    assert files_in(tmp_path) == [out.name]
+
+
+def test_demo_failed_write_keeps_the_old_files(tmp_path):
+    """The demo's tables go through the same replace-when-complete writes."""
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "exposures.parquet").write_bytes(OLD_OUTPUT)
+    result = run("demo", "--out", out, "--no-charts", cwd=tmp_path, max_file_size=65536)
+    assert (out / "exposures.parquet").read_bytes() == OLD_OUTPUT
+    assert files_in(out) == ["exposures.parquet"], "a temporary file was left behind"
+    assert_one_line_error(result, str(out / "exposures.parquet"))
+
+
+# --------------------------------------------------------------------------------------------
+# the operating system refuses a path: exit code 1, one line (issue 17 item 11: tracebacks)
+# --------------------------------------------------------------------------------------------
+LONG_NAME = "r" * 300 + ".csv"  # one path component beyond NAME_MAX (255): ENAMETOOLONG
+
+
+def _long_returns(data, tmp):
+    return exposures_args(data, tmp / LONG_NAME)
+
+
+def _long_factors(data, tmp):
+    return exposures_args(data, data.path("returns", "csv"), tmp / LONG_NAME)
+
+
+def _long_weights(data, tmp):  # read through the header first
+    return ["diversification", "--returns", data.path("returns", "csv"), "--weights", LONG_NAME]
+
+
+def _long_data(data, tmp):
+    return ["attribution", "--data", tmp / LONG_NAME]
+
+
+def _long_sectors(data, tmp):
+    return returns_mode_args(data, sectors=tmp / LONG_NAME)
+
+
+LONG_INPUTS = {
+    "returns": _long_returns,
+    "factors": _long_factors,
+    "weights": _long_weights,
+    "data": _long_data,
+    "sectors": _long_sectors,
+}
+
+
+@pytest.mark.parametrize("case", LONG_INPUTS)
+def test_input_path_too_long_is_one_line_error(data, tmp_path, case):
+    out = tmp_path / "out.csv"
+    result = run(*LONG_INPUTS[case](data, tmp_path), "--out", out, cwd=tmp_path)
+    line = assert_one_line_error(result)
+    assert "r" * 300 in line and "too long" in line.lower(), line
+    assert not out.exists()
+
+
+def test_input_that_is_a_directory_is_one_line_error(data, tmp_path):
+    folder = tmp_path / "returns.csv"
+    folder.mkdir()
+    result = run(*exposures_args(data, folder), "--out", tmp_path / "out.csv", cwd=tmp_path)
+    assert_one_line_error(result, "returns.csv", "directory")
+
+
+def test_output_path_too_long_is_refused_before_any_work(data, tmp_path):
+    out = tmp_path / LONG_NAME
+    result = run(*command_args(data, "diversification"), "--out", out, cwd=tmp_path)
+    line = assert_one_line_error(result)
+    assert "r" * 300 in line and "too long" in line.lower(), line
+    assert result.stdout == "", "the scores were computed before the output was checked"
+
+
+def _plain_file(tmp: Path) -> Path:
+    path = tmp / "notes.txt"
+    path.write_text("a file, not a folder\n")
+    return path
+
+
+DEMO_UNWRITABLE = {
+    # /proc refuses new entries (as root too); a file cannot hold a folder; a file is no folder
+    "proc": lambda tmp: Path("/proc/demo"),
+    "under-a-file": lambda tmp: _plain_file(tmp) / "demo",
+    "a-file": _plain_file,
+}
+
+
+@pytest.mark.parametrize("case", DEMO_UNWRITABLE)
+def test_demo_unwritable_out_is_refused_before_any_work(tmp_path, case):
+    if case == "proc" and not Path("/proc/self").exists():
+        pytest.skip("no /proc on this system")
+    out = DEMO_UNWRITABLE[case](tmp_path)
+    result = run("demo", "--out", out, "--no-charts", cwd=tmp_path)
+    assert_one_line_error(result, str(out))
+    assert "== Sample market ==" not in result.stdout, "the demo ran before checking --out"
+
+
+# --------------------------------------------------------------------------------------------
 # bad usage: exit code 2
 # --------------------------------------------------------------------------------------------
 # case: (base command, further arguments); every file exists, only the usage is wrong
@@ -886,9 +1357,16 @@ USAGE_CASES = {
 }
 
 
-def assert_usage_error(result: subprocess.CompletedProcess) -> None:
+def assert_usage_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit 2, exactly one stderr line ``factorcore: error: ...`` holding every needle."""
     assert result.returncode == 2, describe(result)
     assert "Traceback" not in result.stderr, describe(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one stderr line\n{describe(result)}"
+    assert lines[0].startswith("factorcore: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    return lines[0]
 
 
 @pytest.mark.parametrize("case", USAGE_CASES)
@@ -896,6 +1374,39 @@ def test_bad_usage_exits_2(data, tmp_path, case):
     base, extra = USAGE_CASES[case]
     out = tmp_path / "out.csv"
     assert_usage_error(run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path))
+
+
+# Values no data could make valid are bad usage too, found before any file is read: beyond
+# any integer the core takes (issue 17: 2**64 was an OverflowError traceback), zero, negative.
+BAD_NUMBERS = {
+    "window-2**64": ("exposures", "--window", "18446744073709551616"),
+    "window-10**30": ("exposures", "--window", str(10**30)),
+    "window-negative": ("exposures", "--window", "-1"),
+    "window-zero": ("exposures", "--window", "0"),
+    "min-periods-2**64": ("exposures", "--min-periods", "18446744073709551616"),
+    "min-periods-zero": ("exposures", "--min-periods", "0"),
+    "halflife-negative": ("exposures", "--halflife", "-2"),
+    "halflife-nan": ("exposures", "--halflife", "nan"),
+    "halflife-inf": ("exposures", "--halflife", "inf"),
+    "diversification-window-2**64": ("diversification", "--window", "18446744073709551616"),
+    "diversification-window-zero": ("diversification", "--window", "0"),
+    "step-zero": ("diversification", "--step", "0"),
+    "max-iter-2**64": ("diversification", "--max-iter", "18446744073709551616"),
+    "max-iter-negative": ("diversification", "--max-iter", "-5"),
+    "seed-negative": ("demo", "--seed", "-1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_NUMBERS)
+def test_number_out_of_range_is_one_usage_line(data, tmp_path, case):
+    base, option, value = BAD_NUMBERS[case]
+    extra = [option, value]
+    if base == "exposures" and option != "--window":
+        extra = ["--window", "60", *extra]
+    out = tmp_path / ("demo" if base == "demo" else "out.csv")
+    result = run(*command_args(data, base), *extra, "--out", out, cwd=tmp_path)
+    assert_usage_error(result, option, value)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("base", ["exposures", "diversification", "brinson"])

@@ -9,6 +9,13 @@ Problems with the files are reported as one line naming the file, column and row
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import errno
+import math
+import os
+import secrets
+import stat
 import sys
 import threading
 import time
@@ -33,7 +40,8 @@ class FileError(Exception):
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 an error in the data or files).
 
-    Bad usage exits through argparse with code 2.
+    Bad usage (an unknown option, a value no data could make valid) exits through
+    argparse with code 2. Every error is one line on stderr, ``factorcore: error: ...``.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -42,15 +50,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.formatwarning = _one_line_warning
     try:
+        if args.command != "demo":
+            _check_output(args)
         args.run(args)
     except (FileError, InvalidInputError, DtypeError, pl.exceptions.PolarsError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"factorcore: error: {message}", file=sys.stderr)
-        return 1
+        return _error(str(exc))
+    except OSError as exc:  # one the steps below did not name: still one line
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return _error(f"{where}{exc.strerror or exc}")
+    except MemoryError as exc:
+        return _error(f"out of memory: {exc}" if str(exc) else "out of memory")
     except KeyboardInterrupt:
         print("factorcore: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _error(message: str) -> int:
+    message = " ".join(message.split())
+    print(f"factorcore: error: {message}", file=sys.stderr)
+    return 1
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
@@ -102,11 +121,80 @@ def _read(path: Path) -> pl.DataFrame:
     _check_input(path)
     try:
         if path.suffix.lower() == ".csv":
+            _check_fields(path)
             # Everything as text first, so that a bad value can be reported by row.
             return pl.read_csv(path, infer_schema=False)
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise FileError(f"{path.name}: cannot read the file: {_first_line(exc)}") from None
+
+
+def _check_fields(path: Path) -> None:
+    """Every row of a CSV file has as many fields as its header.
+
+    Polars fills a row with too few fields with nulls, which would pass for missing
+    values, and refuses one with too many without saying where. Each physical line is
+    read whole and its separators counted; a file with quotes (where a comma or a line
+    break can sit inside a field) is counted by the csv module instead.
+    """
+    try:
+        lines = pl.read_csv(
+            path,
+            has_header=False,
+            new_columns=["line"],
+            separator="\x1f",  # the ASCII unit separator: not expected in the text
+            quote_char=None,
+            infer_schema=False,
+            raise_if_empty=False,
+        ).get_column("line")
+    except pl.exceptions.PolarsError:
+        lines = None  # a unit separator after all, or bytes that are not UTF-8
+    if lines is None or lines.str.contains('"', literal=True).any():
+        _check_quoted_fields(path)
+        return
+    fields = lines.str.count_matches(",", literal=True) + 1  # null: a blank line
+    present = fields.is_not_null().arg_true()
+    if not present.len():
+        return  # an empty file: the reader reports it
+    header = int(present[0])  # blank lines before the header are skipped
+    expected = int(fields[header])
+    if expected == 1:  # a blank line is then one empty field, a missing value
+        fields = fields.fill_null(1)
+    wrong = fields.slice(header + 1).ne_missing(expected).arg_true()
+    if wrong.len():
+        row = int(wrong[0]) + 1
+        got = fields[header + row]
+        raise _field_count_error(path, header + row + 1, row, got, expected)
+
+
+def _check_quoted_fields(path: Path) -> None:
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        reader = csv.reader(file)
+        expected, row = None, 0
+        try:
+            while True:
+                line = reader.line_num + 1  # where the next record starts
+                record = next(reader, None)
+                if record is None:
+                    return
+                if expected is None:
+                    expected = len(record) or None  # blank lines before the header
+                    continue
+                row += 1
+                if len(record) != expected and not (expected == 1 and not record):
+                    raise _field_count_error(path, line, row, len(record) or None, expected)
+        except csv.Error:
+            return  # not CSV the csv module can follow; the reader reports what it finds
+
+
+def _field_count_error(
+    path: Path, line: int, row: int, got: int | None, expected: int
+) -> FileError:
+    where = f"{path.name}: line {line} (row {row})"
+    if got is None:
+        return FileError(f"{where} is empty; the header has {expected} fields")
+    noun = "field" if got == 1 else "fields"
+    return FileError(f"{where} has {got} {noun}, the header has {expected}")
 
 
 def _parse_dates(column: pl.Series, file: str) -> pl.Series:
@@ -161,7 +249,10 @@ def _parse_numbers(column: pl.Series, file: str) -> pl.Series:
 
 
 def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write `frame` as CSV or Parquet (by extension), creating the directory."""
+    """Write `frame` as CSV or Parquet (by extension), creating the directory.
+
+    The file is replaced only once it is complete (see :func:`write_file`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -170,15 +261,79 @@ def write_table(frame: pl.DataFrame, path: str | Path) -> Path:
         )
     labels = [c for c, t in frame.schema.items() if isinstance(t, (pl.Enum, pl.Categorical))]
     frame = frame.with_columns(pl.col(labels).cast(pl.String))
+    return write_file(path, frame.write_csv if suffix == ".csv" else frame.write_parquet)
+
+
+def write_file(path: str | Path, write: Callable[[Path], object]) -> Path:
+    """Have `write(temporary)` write the file, then put it in place of `path` at once.
+
+    The temporary file sits beside the target (same folder, so the rename cannot cross
+    file systems), is flushed to disk, then renamed over `path`: a reader, a crash or a
+    ``kill -9`` sees the old file or the new one, never a part. On any error the
+    temporary is removed and an existing file at `path` is left as it was. Through a
+    symlink the file it points to is replaced, as writing through the link would. Errors
+    are a :class:`FileError` naming `path`.
+    """
+    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            frame.write_csv(path)
-        else:
-            frame.write_parquet(path)
-    except OSError as exc:
-        raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = _temporary_beside(target)
+        try:
+            with contextlib.suppress(FileNotFoundError):  # keep the mode of the file replaced
+                os.chmod(temporary, stat.S_IMODE(target.stat().st_mode))
+            write(temporary)
+            _flush_to_disk(temporary)
+            os.replace(temporary, target)
+        except BaseException:  # Ctrl-C included: never leave the temporary behind
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        _flush_folder(target.parent)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise FileError(f"{path}: cannot write: {reason}") from None
     return path
+
+
+def _temporary_beside(target: Path) -> Path:
+    """A new empty file ``.<name>.<random>.tmp<suffix>`` in the target's folder, made with
+    O_EXCL (never an existing file) and the usual permissions (0o666 less the umask)."""
+    try:
+        longest = os.pathconf(target.parent, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        longest = 255
+    for _ in range(16):
+        tail = f".{secrets.token_hex(4)}.tmp{target.suffix}"
+        # A target name near the limit must still leave room for the tail.
+        head = f".{target.name}".encode()[: max(1, longest - len(tail.encode()))]
+        temporary = target.parent / (head.decode(errors="ignore") + tail)
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temporary
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
+
+
+def _flush_to_disk(file: Path) -> None:
+    descriptor = os.open(file, os.O_RDWR)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _flush_folder(folder: Path) -> None:
+    """Make the rename itself durable; not every system can open a folder for that."""
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def _read_returns(path: str, date: str, asset: str, value: str) -> pl.DataFrame:
@@ -210,8 +365,48 @@ def _check_input(file: Path) -> None:
         raise FileError(
             f"{file.name}: unsupported file type {file.suffix or '(none)'!r}; use .csv or .parquet"
         )
-    if not file.is_file():
-        raise FileError(f"{file.name}: no such file")
+    try:
+        mode = file.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileError(f"{file.name}: no such file") from None
+    except OSError as exc:  # a name too long, a loop of links, no permission, ...
+        raise FileError(f"{file.name}: cannot read the file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise FileError(f"{file.name}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise FileError(f"{file.name}: not a regular file")
+
+
+# The options that name files a command reads.
+INPUT_OPTIONS = ("returns", "factors", "data", "portfolio", "benchmark", "sectors", "weights")
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an `--out` the system already says it cannot use, or one
+    that is an input file: by name, through a symlink or as another link to the same file
+    (same device and inode), since writing it would destroy that input."""
+    path = Path(args.out)
+    try:
+        out = path.stat()
+    except FileNotFoundError:
+        return  # the usual case: a new file (its missing folders are created)
+    except OSError as exc:
+        raise FileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(out.st_mode):
+        raise FileError(f"{path}: cannot write: is a directory")
+    for option in INPUT_OPTIONS:
+        given = getattr(args, option, None)
+        if given is None:
+            continue
+        try:
+            source = os.stat(given)
+        except OSError:
+            continue  # reported when the file is read
+        if (source.st_dev, source.st_ino) == (out.st_dev, out.st_ino):
+            raise FileError(
+                f"--out {path} is the input file of --{option.replace('_', '-')} ({given}); "
+                "writing it would destroy that input: choose another --out"
+            )
 
 
 # --- progress ------------------------------------------------------------------------
@@ -363,26 +558,72 @@ def _diversification(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from factorcore.demo import run
 
-    run(Path(args.out), seed=args.seed, charts=not args.no_charts)
+    out = Path(args.out)
+    try:  # before the analytics, so that an unusable folder costs no time
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FileError(f"{out}: cannot create the folder: a file of that name exists") from None
+    except OSError as exc:
+        raise FileError(f"{out}: cannot create the folder: {exc.strerror or exc}") from None
+    run(out, seed=args.seed, charts=not args.no_charts)
 
 
 # --- the parser ----------------------------------------------------------------------
 
 
-def _window(text: str) -> int | None:
-    if text.lower() == "expanding":
-        return None
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error (exit code 2)."""
+
+    def error(self, message: str) -> Any:
+        message = " ".join(message.split())
+        self.exit(2, f"factorcore: error: {message} (see {self.prog} --help)\n")
+
+
+# Counts beyond this are no row count of any file and would overflow the core's integers.
+_LARGEST = sys.maxsize
+
+
+def _count(text: str, *, smallest: int = 1, what: str = "a positive whole number") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of rows or 'expanding', got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < smallest:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    if value > _LARGEST:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large: at most {_LARGEST}")
+    return value
+
+
+def _seed(text: str) -> int:
+    # NumPy takes seeds of any size, but not negative ones.
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _window(text: str) -> int | None:
+    if text.strip().lower() == "expanding":
+        return None
+    return _count(text, what="a positive number of rows or 'expanding'")
+
+
+def _halflife(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {text!r}")
     return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="factorcore",
         description="Rolling factor exposures, sector attribution and diversification scores.",
         epilog="Example: factorcore demo --out demo-output",
@@ -416,7 +657,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory for the tables and charts (default: demo-output)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the sample market (default: 0)")
+    demo.add_argument(
+        "--seed", type=_seed, default=0, help="seed of the sample market (default: 0)"
+    )
     demo.add_argument(
         "--no-charts",
         action="store_true",
@@ -444,13 +687,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     exposures.add_argument(
         "--min-periods",
-        type=int,
+        type=_count,
         metavar="N",
         help="fewest valid rows for a result (default: the window; with 'expanding': factors + 2)",
     )
     exposures.add_argument(
         "--halflife",
-        type=float,
+        type=_halflife,
         metavar="H",
         help="exponential weights: a row H rows older weighs half (default: equal weights)",
     )
@@ -538,7 +781,7 @@ def _parser() -> argparse.ArgumentParser:
         help="rows per window (default: one result for the whole sample)",
     )
     diversification.add_argument(
-        "--step", type=int, default=1, metavar="N", help="rows between windows (default: 1)"
+        "--step", type=_count, default=1, metavar="N", help="rows between windows (default: 1)"
     )
     diversification.add_argument(
         "--shrinkage",
@@ -547,7 +790,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     diversification.add_argument(
         "--max-iter",
-        type=int,
+        type=_count,
         default=1000,
         metavar="N",
         help="bound on the minimum-torsion iterations per window (default: 1000)",

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 import factorcore as fc
+from factorcore.cli import write_file
 from factorcore.datasets import SampleMarket, sample_market
 
 WINDOW = 252  # one year of business days
@@ -67,7 +68,8 @@ def run(out: Path, *, seed: int = 0, charts: bool = True) -> dict[str, pl.DataFr
     }
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table.write_parquet(out / f"{name}.parquet")
+        # Each file is replaced only once complete: an interrupted run leaves the old one.
+        write_file(out / f"{name}.parquet", table.write_parquet)
     written = [f"{name}.parquet" for name in tables]
     if charts:
         # The charts show the portfolios over time; the benchmark has its last window only.
@@ -309,12 +311,21 @@ def _charts(out: Path, tables: dict[str, pl.DataFrame]) -> list[str]:
     rotation = (dt.date(2026, 1, 1), "2026 rotation")
     factors = ("value", "momentum", "size", "market", "dollar")
     written = [
-        plot.exposures_chart(
-            tables["portfolio_exposures"], out / "exposures.png", factors=factors, marker=rotation
+        write_file(
+            out / "exposures.png",
+            lambda path: plot.exposures_chart(
+                tables["portfolio_exposures"], path, factors=factors, marker=rotation
+            ),
         ),
-        plot.attribution_chart(tables["attribution_linked"], out / "attribution.png"),
-        plot.diversification_chart(
-            tables["diversification"], out / "diversification.png", marker=rotation
+        write_file(
+            out / "attribution.png",
+            lambda path: plot.attribution_chart(tables["attribution_linked"], path),
+        ),
+        write_file(
+            out / "diversification.png",
+            lambda path: plot.diversification_chart(
+                tables["diversification"], path, marker=rotation
+            ),
         ),
     ]
     return [path.name for path in written]
