@@ -74,6 +74,17 @@ def rolling_ols(
         residual variance given the others is below 1e-10 of its own). ``coef`` and
         ``tstat`` are views of (P, T, N) arrays, so ``coef[..., k]`` is contiguous.
 
+    Notes
+    -----
+    Outliers (bad ticks) do not spread: a window that does not contain a huge value is
+    as exact (about 1e-12 relative) as if the value had never been in the series, and a
+    window that contains it is solved to rounding of the equilibrated problem. The data
+    are centred on medians before summing, and a window's sums are summed again from its
+    rows when a large value has just left it. A residual sum of squares at the rounding
+    level of the fit counts as a perfect fit (``resid_vol`` 0, t-statistics NaN); R² is
+    kept in [0, 1]. Values larger than 1e150 in size (whose squares would overflow the
+    window sums) raise :class:`~factorcore.InvalidInputError`.
+
     Examples
     --------
     >>> import numpy as np, factorcore as fc
