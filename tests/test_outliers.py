@@ -30,9 +30,7 @@ def market(seed: int = 7):
     """Two factors, four assets; asset 2 misses 5% of its returns (the gap path)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 0.01, (T, 2))
-    y = x @ np.array([[0.9, 1.2, 0.4, -0.3], [-0.3, 0.5, 1.1, 0.8]]) + rng.normal(
-        0.0, 0.01, (T, 4)
-    )
+    y = x @ np.array([[0.9, 1.2, 0.4, -0.3], [-0.3, 0.5, 1.1, 0.8]]) + rng.normal(0.0, 0.01, (T, 4))
     y[rng.random(T) < 0.05, 2] = np.nan
     return y, x
 
@@ -43,13 +41,16 @@ def exact_solution(y: np.ndarray, x: np.ndarray, weights: np.ndarray) -> np.ndar
     w = [Fraction(v) for v in weights]
     ys = [Fraction(v) for v in y]
     p = len(design[0])
-    a = [[sum(wr * r[i] * r[k] for wr, r in zip(w, design)) for k in range(p)] for i in range(p)]
-    b = [sum(wr * r[i] * v for wr, r, v in zip(w, design, ys)) for i in range(p)]
-    m = [row + [rhs] for row, rhs in zip(a, b)]
+    a = [
+        [sum(wr * r[i] * r[k] for wr, r in zip(w, design, strict=True)) for k in range(p)]
+        for i in range(p)
+    ]
+    b = [sum(wr * r[i] * v for wr, r, v in zip(w, design, ys, strict=True)) for i in range(p)]
+    m = [[*row, rhs] for row, rhs in zip(a, b, strict=True)]
     for c in range(p):
         for r in range(c + 1, p):
             f = m[r][c] / m[c][c]
-            m[r] = [u - f * v for u, v in zip(m[r], m[c])]
+            m[r] = [u - f * v for u, v in zip(m[r], m[c], strict=True)]
     sol = [Fraction(0)] * p
     for r in reversed(range(p)):
         sol[r] = (m[r][p] - sum(m[r][j] * sol[j] for j in range(r + 1, p))) / m[r][r]
