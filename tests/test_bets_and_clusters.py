@@ -579,6 +579,21 @@ def test_factor_bets_scaling():
             )
 
 
+@pytest.mark.parametrize("factor", [1e-160, 1e160])
+def test_factor_bets_extreme_weight_scales(factor):
+    """Weights x 1e-160 or 1e160 gave NaN scores (their squares under- or overflowed): b and
+    factor_vol scale with the weights, the scores equal the reference's."""
+    exposures, factor_frame, _ = make_bets_data(506, n_factor_rows=160)
+    weights = bet_weights("long-short", exposures)
+    exp = reference_factor_bets(exposures, factor_frame, weights, window=60)
+    got = run_bets(exposures, factor_frame, {a: factor * w for a, w in weights.items()}, window=60)
+    assert got["date"].to_list() == exp["date"].to_list()
+    for name in [f"b_{f}" for f in FACTORS] + ["factor_vol"]:
+        assert_close(got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=1e-9, atol=0)
+    for name in ("excluded_weight", "enb_pca", "enb_mt", "diversification_ratio"):
+        assert_close(got[name].to_numpy(), exp[name].to_numpy(), name, rtol=1e-9, atol=1e-13)
+
+
 def test_factor_bets_max_iter_1_warns_and_gives_nan_enb_mt(bets):
     exposures, factor_frame, _ = bets
     base = run_bets(exposures, factor_frame, window=60)

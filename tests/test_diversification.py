@@ -452,6 +452,45 @@ def test_scaling_weights_leaves_everything_unchanged():
     assert_div_frames(run_div(frame, snaps5, window=30, step=4), base, "snapshot x5 ")
 
 
+@pytest.mark.parametrize("factor", [1e-160, -1e-200, 1e160, 1e300])
+def test_extreme_weight_scales_leave_everything_unchanged(factor):
+    """Weights near 1e-160 or 1e160 gave NaN scores: their squares under- or overflowed.
+    The scores of the scaled weights are the reference's on the unscaled ones."""
+    rng = np.random.default_rng(83)
+    r = _missing_and_flat(rng, 100, 7)
+    frame = frame_of(r)
+    weights = long_short_mapping(rng, asset_names(7), 0.9)
+    exp = reference_diversification(r, frame["date"], frame.columns[1:], weights, window=30, step=4)
+    scaled = {a: factor * w for a, w in weights.items()}
+    assert_div_frames(run_div(frame, scaled, window=30, step=4), exp, f"w x{factor:g} ")
+    snaps = pl.DataFrame(
+        {
+            "date": pl.Series([business_days(100)[0]] * len(scaled), dtype=pl.Date),
+            "asset": list(scaled),
+            "weight": list(scaled.values()),
+        }
+    )
+    assert_div_frames(run_div(frame, snaps, window=30, step=4), exp, f"snapshot x{factor:g} ")
+
+
+@pytest.mark.parametrize("factor", [1e-160, 1e160])
+def test_risk_contributions_of_extreme_weight_scales(factor):
+    """Marginals and percents do not depend on the scale of the weights; components and
+    weights scale with it."""
+    rng = np.random.default_rng(84)
+    r = factor_returns(rng, 120, 5)
+    weights = {"A00": 0.4, "A02": -0.2, "A03": 0.5, "A04": 0.3}
+    exp = reference_risk_contributions(r, asset_names(5), weights)
+    got = fc.risk_contributions(frame_of(r), {a: factor * w for a, w in weights.items()})
+    assert got["asset"].to_list() == exp["asset"].to_list()
+    for name in ("volatility", "marginal", "percent"):
+        assert_close(got[name].to_numpy(), exp[name].to_numpy(), name, rtol=RTOL, atol=ATOL)
+    for name in ("weight", "component"):
+        assert_close(
+            got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=RTOL, atol=0
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # missing data
 # --------------------------------------------------------------------------------------------
