@@ -486,9 +486,7 @@ def test_risk_contributions_of_extreme_weight_scales(factor):
     for name in ("volatility", "marginal", "percent"):
         assert_close(got[name].to_numpy(), exp[name].to_numpy(), name, rtol=RTOL, atol=ATOL)
     for name in ("weight", "component"):
-        assert_close(
-            got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=RTOL, atol=0
-        )
+        assert_close(got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=RTOL, atol=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -777,6 +775,35 @@ def test_bad_mapping_weights(small, weights, word):
 def test_non_numeric_mapping_weight(small):
     with pytest.raises((InvalidInputError, DtypeError), match=r"(?i)MSFT|weight"):
         fc.diversification(small, {"MSFT": "a lot", "AAPL": 1.0})
+
+
+def test_null_asset_label_in_long_returns_is_refused(small):
+    """A null asset label became a phantom asset "null"."""
+    long = wide_to_long(small)
+    day = long["date"][4]
+    null_at_4 = pl.when(pl.int_range(pl.len()) == 4).then(None).otherwise(pl.col("asset"))
+    long = long.with_columns(null_at_4.alias("asset"))
+    for function in (fc.diversification, fc.risk_contributions):
+        with pytest.raises(InvalidInputError, match=has_all("asset", "null", day.isoformat())):
+            function(long)
+
+
+def test_null_asset_label_in_snapshot_weights_is_refused(small):
+    snaps = _snapshots(small, [(0, "MSFT", 0.5), (0, None, 0.5)])
+    with pytest.raises(
+        InvalidInputError, match=has_all("asset", "null", small["date"][0].isoformat())
+    ):
+        fc.diversification(small, snaps)
+
+
+def test_wide_frame_with_assets_named_asset_and_return_stays_wide():
+    """Float columns named `asset` and `return` were read as a long frame: no assets."""
+    rng = np.random.default_rng(133)
+    r = factor_returns(rng, 80, 3)
+    weights = {"asset": 0.5, "return": 0.3, "XOM": 0.2}
+    check_reference(r, weights, assets=["asset", "return", "XOM"], window=30, step=5)
+    got, _ = check_reference(r[:, :2], assets=["asset", "return"])
+    assert got["n_assets"].to_list() == [2]
 
 
 def _snapshots(small, rows):

@@ -13,10 +13,13 @@ from factorcore import _core
 from factorcore._frames import (
     as_frame,
     check_dates,
+    check_labels,
     check_numeric,
     count_arg,
     dates_of,
     float_column,
+    is_long,
+    no_infinite,
     require_columns,
     sector_labels,
 )
@@ -60,7 +63,9 @@ def diversification(
     ----------
     returns
         Wide: a `date` column plus one numeric column per asset. Long: columns `date`,
-        `asset` and `return`. null and NaN mean missing; inf is an error.
+        `asset` and `return` (taken as long when `asset` holds labels: String,
+        Categorical, Enum or integer; a null label is an error). null and NaN mean
+        missing; inf is an error.
     weights
         ``None`` for equal weight over the assets of each window; a mapping
         ``{asset: weight}`` (assets left out weigh 0);
@@ -347,7 +352,9 @@ def factor_bets(
     check_numeric(factor_returns, factors, "factor_returns")
     require_columns(exposures, [date, asset, *factors], "exposures")
     check_dates(exposures.get_column(date), "exposures")
+    check_labels(exposures, asset, "exposures", date)
     check_numeric(exposures, factors, "exposures")
+    no_infinite(exposures, factors, "exposures", date, asset)
     if exposures.get_column(date).dtype != factor_dates.dtype:
         raise DtypeError(
             f"exposures dates are {exposures.get_column(date).dtype} but factor_returns "
@@ -401,6 +408,7 @@ def factor_bets(
         np.ascontiguousarray(b),
         assets=factors,
         dates=factor_dates,
+        what="factor_returns",
         per_window=True,
         width=width,
         shrinkage=None,
@@ -613,7 +621,7 @@ def _weight_column(
 def _wide_returns(returns: Any, date: str) -> tuple[pl.DataFrame, pl.Series, list[str]]:
     """A wide frame, its dates (checked) and asset column names."""
     frame = as_frame(returns, "returns")
-    if {date, "asset", "return"} <= set(frame.columns):
+    if is_long(frame, date, "asset", "return"):
         frame = _long_to_wide(frame, date, "asset", "return")
     dates = dates_of(frame, date, "returns")
     assets = [c for c in frame.columns if c != date]
@@ -682,6 +690,7 @@ def _snapshot_weights(
         )
     if frame.height == 0:
         raise InvalidInputError("weights has no rows")
+    check_labels(frame, "asset", "weights", date)
     frame = frame.with_columns(pl.col("asset").cast(pl.String))
     unknown = frame.filter(~pl.col("asset").is_in(assets)).get_column("asset").unique()
     if unknown.len():
@@ -713,13 +722,20 @@ def _snapshot_weights(
     return np.ascontiguousarray(matrix[pick])
 
 
-def _call(function: Any, *args: Any, assets: list[str], dates: pl.Series, **kwargs: Any) -> Any:
-    """Calls the core, naming the asset and date of an infinite value."""
+def _call(
+    function: Any,
+    *args: Any,
+    assets: list[str],
+    dates: pl.Series,
+    what: str = "returns",
+    **kwargs: Any,
+) -> Any:
+    """Calls the core, naming the column (of `what`) and date of an infinite value."""
     try:
         return function(*args, **kwargs)
     except NonFiniteError as exc:
         err = NonFiniteError(
-            f"returns column {assets[exc.column]!r} has an infinite value on "
+            f"{what} column {assets[exc.column]!r} has an infinite value on "
             f"{dates[exc.row]} (row {exc.row}); use null or NaN for missing values"
         )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
