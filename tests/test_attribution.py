@@ -748,6 +748,48 @@ def test_date_without_portfolio_weights():
         fc.brinson(data)
 
 
+def test_weights_netting_to_zero_are_named_as_such():
+    """Offsetting weights were reported as "there are no portfolio weights"."""
+    data = bacon_frame()
+    on_day = pl.col("date") == DAY2
+    net_zero = pl.when(pl.col("sector") == UK).then(0.5).when(pl.col("sector") == JP).then(-0.5)
+    data = data.with_columns(
+        pl.when(on_day).then(net_zero.otherwise(0.0)).otherwise(pl.col("wp")).alias("wp")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("net to zero", "wp", DAY2.isoformat())):
+        fc.brinson(data)
+
+
+def test_float32_weights_get_the_tolerance_of_float32():
+    """Float32 weights normalised in float32 were refused by the float64 tolerance (1e-9):
+    rounded to float32 they sum to 1 only to about 1e-8."""
+    rng = np.random.default_rng(32)
+    n_dates, n_sectors = 6, 40
+    wp, wb, rp, rb = random_sector_arrays(rng, n_dates, n_sectors, zero_frac=0.0)
+    wp32, wb32 = wp.astype(np.float32).astype(float), wb.astype(np.float32).astype(float)
+    assert np.abs(wp32.sum(axis=1) - 1).max() > 1e-9  # what the old check refused
+    dates = month_ends(n_dates)
+    sectors = [f"S{j:02d}" for j in range(n_sectors)]
+    frame = sector_frame(dates, sectors, wp32, wb32, rp, rb)
+    frame = frame.with_columns(pl.col("wp", "wb").cast(pl.Float32))
+    for method in ("bf", "geometric"):
+        ref = brinson_ref(wp32, wb32, rp, rb, method=method)
+        exp = expected_brinson_frame(dates, sectors, wp32, wb32, ref)
+        assert_matches_expected(fc.brinson(frame, method=method), exp, f"{method}: ")
+    # Float32 weights that do not sum to 1 are still refused.
+    off = frame.with_columns(
+        pl.when(pl.col("date") == dates[2]).then(pl.col("wb") * 0.999).otherwise("wb").alias("wb")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("wb", dates[2].isoformat(), "not 1")):
+        fc.brinson(off)
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_top_down_must_be_a_bool(value):
+    with pytest.raises(DtypeError, match="top_down"):
+        fc.brinson(bacon_frame(), top_down=value)
+
+
 def test_duplicate_date_asset_in_holdings(hold_frame):
     dup = hold_frame.filter((pl.col("date") == DAY2) & (pl.col("asset") == "Ja1"))
     data = pl.concat([hold_frame, dup])

@@ -10,6 +10,7 @@ import polars as pl
 from factorcore import _core
 from factorcore._frames import (
     as_frame,
+    bool_arg,
     check_dates,
     check_numeric,
     dates_of,
@@ -22,7 +23,10 @@ from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 
 __all__ = ["WEIGHT_SUM_TOLERANCE", "brinson", "factor_attribution", "holdings_periods", "link"]
 
-#: How far each side's weights may sum from 1 on a date before `brinson` refuses them.
+#: How far each side's Float64 weights may sum from 1 on a date before `brinson`
+#: refuses them. Float32 weights get ``n * eps32 * sum |w|`` more (n rows on the date,
+#: eps32 = 2**-23): the rounding of their own sum, so weights that sum to 1 in float32
+#: pass.
 WEIGHT_SUM_TOLERANCE = 1e-9
 
 BrinsonMethod = Literal["bf", "bhb", "geometric"]
@@ -80,8 +84,10 @@ def brinson(
     Notes
     -----
     - Weights: on every date each side's weights must sum to 1 within
-      :data:`WEIGHT_SUM_TOLERANCE`. Hold cash as a sector (or holding) of its own with
-      its return; negative weights (shorts) are allowed as long as each side nets to 1.
+      :data:`WEIGHT_SUM_TOLERANCE` (Float32 weights: within their own rounding, see
+      there). Hold cash as a sector (or holding) of its own with its return; negative
+      weights (shorts) are allowed as long as each side nets to 1. A side whose weights
+      net to zero (a long/short book without capital) is refused as such.
     - A sector with zero weight on one side takes the other side's sector return, so a
       sector held on one side only shows pure allocation and no selection. A return
       may be missing (null or NaN) only where its weight is 0 (for holdings, where both
@@ -110,6 +116,7 @@ def brinson(
     """
     frame = as_frame(data, "data")
     method = _choice(method, _BRINSON_METHODS, "method")
+    top_down = bool_arg(top_down, "top_down")
     holdings = _level(frame.columns, rp=rp, rb=rb, ret=ret)
     names = [date, sector, wp, wb, *([asset, ret] if holdings else [rp, rb])]
     require_columns(frame, names, "data")
@@ -127,18 +134,19 @@ def brinson(
     sectors = frame.get_column(sector)
     returns = (ret, ret) if holdings else (rp, rb)
     label_columns = [sector, asset] if holdings else [sector]
-    sector_keys, *asset_keys = label_keys(frame, label_columns, "data")
+    sector_keys, *asset_keys = label_keys(frame, label_columns, "data", date)
+    weights = {name: float_column(frame.get_column(name)) for name in (wp, wb)}
     try:
         out = _core.brinson(
             dates.to_physical().to_numpy(),
             sector_keys,
             asset_keys[0] if holdings else None,
-            float_column(frame.get_column(wp)),
-            float_column(frame.get_column(wb)),
+            weights[wp],
+            weights[wb],
             float_column(frame.get_column(returns[0])),
             float_column(frame.get_column(returns[1])),
             method=method,
-            top_down=bool(top_down),
+            top_down=top_down,
             holdings=holdings,
         )
     except InvalidInputError as exc:
@@ -146,9 +154,12 @@ def brinson(
         keys = [date, sector] + ([asset] if holdings else [])
         raise _at_row(exc, frame, keys, columns) from None
 
-    run_dates = dates.gather(out["date_starts"][:-1])
-    _check_weight_sums(out["wp"].sum(axis=1), run_dates, "portfolio", wp)
-    _check_weight_sums(out["wb"].sum(axis=1), run_dates, "benchmark", wb)
+    starts = out["date_starts"]
+    run_dates = dates.gather(starts[:-1])
+    for side, name, key in (("portfolio", wp, "wp"), ("benchmark", wb, "wb")):
+        float32 = frame.schema[name] == pl.Float32
+        sums = out[key].sum(axis=1)
+        _check_weight_sums(sums, run_dates, side, name, weights[name], starts, float32)
 
     labels = sectors.gather(out["sector_rows"])
     order = _label_order(labels)
@@ -665,17 +676,45 @@ def _at_row(
     return err
 
 
-def _check_weight_sums(sums: np.ndarray, dates: pl.Series, side: str, column: str) -> None:
-    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= WEIGHT_SUM_TOLERANCE))
-    if bad.size:
-        i = int(bad[0])
-        if sums[i] == 0:
-            raise InvalidInputError(f"there are no {side} weights ({column!r}) on {dates[i]}")
+def _check_weight_sums(
+    sums: np.ndarray,
+    dates: pl.Series,
+    side: str,
+    column: str,
+    weights: np.ndarray,
+    starts: np.ndarray,
+    float32: bool,
+) -> None:
+    """Each date's weights of one side (rows `starts[i]:starts[i+1]`) must sum to 1."""
+    starts = starts.astype(np.int64)
+    tolerance = np.full(sums.shape, WEIGHT_SUM_TOLERANCE)
+    if float32:
+        # Weights rounded to float32 carry up to eps32/2 relative error each, and a sum
+        # that is 1 in float32 up to n * eps32 * gross: the 1e-9 of float64 would refuse it.
+        gross = np.add.reduceat(np.abs(weights), starts[:-1])
+        tolerance += np.diff(starts) * np.finfo(np.float32).eps * gross
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    on_date = weights[starts[i] : starts[i + 1]]
+    gross_i = float(np.abs(on_date).sum())
+    if gross_i == 0:
         raise InvalidInputError(
-            f"{side} weights ({column!r}) sum to {float(sums[i])!r} on {dates[i]}, not 1 "
-            f"(tolerance {WEIGHT_SUM_TOLERANCE:g}); weights are fractions of the whole: hold "
-            "cash as a sector (or holding) of its own, or normalise the weights per date"
+            f"there are no {side} weights ({column!r}) on {dates[i]}: every {side} weight "
+            "of the date is 0"
         )
+    if abs(float(sums[i])) <= tolerance[i]:
+        raise InvalidInputError(
+            f"{side} weights ({column!r}) net to zero on {dates[i]} (their absolute values "
+            f"sum to {gross_i:.6g}); attribution needs weights that are fractions of a "
+            "whole summing to 1: give a long/short book's capital (cash) a row of its own"
+        )
+    raise InvalidInputError(
+        f"{side} weights ({column!r}) sum to {float(sums[i])!r} on {dates[i]}, not 1 "
+        f"(tolerance {float(tolerance[i]):.3g}); weights are fractions of the whole: hold "
+        "cash as a sector (or holding) of its own, or normalise the weights per date"
+    )
 
 
 def _label_order(labels: pl.Series) -> np.ndarray:
