@@ -12,10 +12,13 @@ from factorcore._frames import (
     as_frame,
     bool_arg,
     check_dates,
+    check_labels,
     check_numeric,
     dates_of,
     float_column,
+    is_long,
     label_keys,
+    no_infinite,
     require_columns,
     sector_labels,
 )
@@ -340,8 +343,11 @@ def factor_attribution(
     Raises
     ------
     InvalidInputError
-        Missing columns, a held asset with no return on a date, null or NaN weights,
-        (date, asset) given twice, a factor missing from `exposures`.
+        Missing columns, a held asset with no return on a date, null or NaN weights, a
+        null asset label, (date, asset) given twice in `weights` or in `exposures`, a
+        factor missing from `exposures`. ``inf`` in weights, returns, exposures or
+        factor returns raises :class:`~factorcore.NonFiniteError` naming the column
+        and date.
     """
     weights = as_frame(weights, "weights")
     exposures = as_frame(exposures, "exposures")
@@ -353,6 +359,7 @@ def factor_attribution(
     if not factors:
         raise InvalidInputError("factor_returns has no factor columns")
     check_numeric(factor_returns, factors, "factor_returns")
+    no_infinite(factor_returns, factors, "factor_returns", date)
     active = wb in weights.columns
     weight_names = [wp, wb] if active else [wp]
     require_columns(weights, [date, asset, *weight_names], "weights")
@@ -368,8 +375,17 @@ def factor_attribution(
             )
     check_numeric(weights, weight_names, "weights")
     check_numeric(exposures, factors, "exposures")
+    check_labels(weights, asset, "weights", date)
+    check_labels(exposures, asset, "exposures", date)
     for weight in weight_names:
         _no_nulls(weights, weight, "weight", date, asset)
+    no_infinite(exposures, factors, "exposures", date, asset)
+    # Two exposure rows for one (date, asset) would leave the backward join to pick one.
+    exposure_keys = exposures.select(date, pl.col(asset).cast(pl.String))
+    duplicated = exposure_keys.is_duplicated()
+    if duplicated.any():
+        row = exposure_keys.filter(duplicated).row(0)
+        raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
 
     as_text = pl.col(asset).cast(pl.String)
     holdings = (
@@ -442,7 +458,9 @@ def holdings_periods(
     ----------
     returns
         Asset returns: wide (`date` plus one column per asset) or long (`date`, `asset`,
-        `value`). A missing return (null or NaN) counts as 0: the asset did not trade.
+        `value`; taken as long when `asset` holds labels: String, Categorical, Enum or
+        integer). A missing return (null or NaN) counts as 0: the asset did not trade.
+        A return below -100% is an error, and so is ``inf``.
     portfolio, benchmark
         Weight snapshots, long frames `date`, `asset`, `weight`: the weights set at the
         close of each snapshot date.
@@ -468,9 +486,10 @@ def holdings_periods(
     Raises
     ------
     InvalidInputError
-        Missing columns, null weights, an asset weighted twice in one snapshot, a
-        weighted asset that `returns` does not have, a held asset without a sector, an
-        invalid `every`.
+        Missing columns, null or NaN weights, a null asset label, an asset weighted
+        twice in one snapshot, a weighted asset that `returns` does not have, a held
+        asset without a sector, a return below -100%, an invalid `every`. ``inf`` in
+        returns or weights raises :class:`~factorcore.NonFiniteError`.
 
     Examples
     --------
@@ -531,13 +550,16 @@ def _period_returns(
     returns: pl.DataFrame, every: str, date: str, asset: str, value: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Periods (`_period _first date`) and compounded returns (`_period asset ret`)."""
-    wide = not (asset in returns.columns and value in returns.columns)
+    wide = not is_long(returns, date, asset, value)
     if wide:
         dates_of(returns, date, "returns")
         assets = [c for c in returns.columns if c != date]
         check_numeric(returns, assets, "returns")
+        for name in assets:
+            _check_period_return(returns, name, date, name)
     else:
         returns = _long_returns(returns, date, asset, value)
+        _check_period_return(returns, value, date, None, asset)
     try:
         period = pl.col(date).dt.truncate(every).alias("_period")
         returns.head(1).select(period)
@@ -580,8 +602,14 @@ def _held_weights(
             f"{side} dates are {frame.schema[date]} but returns dates are {periods.schema[date]}"
         )
     check_numeric(frame, [weight], side)
+    check_labels(frame, asset, side, date)
     _no_nulls(frame, weight, "weight", date, asset)
     frame = frame.select(date, pl.col(asset).cast(pl.String), pl.col(weight).cast(pl.Float64))
+    no_infinite(frame, [weight], side, date, asset)
+    nan = frame.get_column(weight).is_nan()
+    if nan.any():
+        where = _describe(frame, int(nan.arg_true()[0]), (date, asset))
+        raise InvalidInputError(f"{side} weight column {weight!r} is NaN at {where}")
     duplicated = frame.select(date, asset).is_duplicated()
     if duplicated.any():
         row = frame.filter(duplicated).row(0)
@@ -599,9 +627,35 @@ def _held_weights(
     ).select("_period", asset, name)
 
 
+def _check_period_return(
+    frame: pl.DataFrame, column: str, date: str, name: str | None, asset: str | None = None
+) -> None:
+    """Returns to compound must be finite and at least -100%; the error names the asset
+    (`name`, or the `asset` column of the row) and the date."""
+    values = float_column(frame.get_column(column))
+    infinite = np.isinf(values)
+    below = values < -1.0
+    bad = np.flatnonzero(infinite | below)
+    if not bad.size:
+        return
+    row = int(bad[0])
+    label = name if name is not None else frame.get_column(asset)[row]
+    day = frame.get_column(date)[row]
+    if infinite[row]:
+        raise NonFiniteError(
+            f"returns of {label!r} are infinite on {day} (row {row}); use null or NaN "
+            "for missing values"
+        )
+    raise InvalidInputError(
+        f"returns of {label!r} are {float(values[row])!r} on {day} (row {row}): a return "
+        "below -100% is impossible (returns are fractions: -0.05 is -5%)"
+    )
+
+
 def _long_returns(returns: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
     """Asset returns as a long frame ``date asset value`` with String assets."""
-    if asset in returns.columns and value in returns.columns:
+    if is_long(returns, date, asset, value):
+        check_labels(returns, asset, "returns", date)
         long = returns.select(date, pl.col(asset).cast(pl.String), value)
         check_dates(long.get_column(date), "returns")
         check_numeric(long, [value], "returns")
