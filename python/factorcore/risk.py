@@ -342,6 +342,13 @@ def factor_bets(
         the portfolio's gross weight on assets without exposures that date (no row, or
         a missing beta). Factors with a missing
         return in a window are left out of that date's scores.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, a null asset label, (date, asset) given twice, an exposure
+        date that `factor_returns` does not have. An infinite exposure or factor
+        return raises :class:`~factorcore.NonFiniteError` naming the column and date.
     """
     exposures = as_frame(exposures, "exposures")
     factor_returns = as_frame(factor_returns, "factor_returns")
