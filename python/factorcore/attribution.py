@@ -15,6 +15,7 @@ from factorcore._frames import (
     check_labels,
     check_numeric,
     dates_of,
+    first_duplicate,
     float_column,
     is_long,
     label_keys,
@@ -381,10 +382,8 @@ def factor_attribution(
         _no_nulls(weights, weight, "weight", date, asset)
     no_infinite(exposures, factors, "exposures", date, asset)
     # Two exposure rows for one (date, asset) would leave the backward join to pick one.
-    exposure_keys = exposures.select(date, pl.col(asset).cast(pl.String))
-    duplicated = exposure_keys.is_duplicated()
-    if duplicated.any():
-        row = exposure_keys.filter(duplicated).row(0)
+    row = first_duplicate(exposures, [date, asset])
+    if row is not None:
         raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
 
     as_text = pl.col(asset).cast(pl.String)
@@ -610,9 +609,8 @@ def _held_weights(
     if nan.any():
         where = _describe(frame, int(nan.arg_true()[0]), (date, asset))
         raise InvalidInputError(f"{side} weight column {weight!r} is NaN at {where}")
-    duplicated = frame.select(date, asset).is_duplicated()
-    if duplicated.any():
-        row = frame.filter(duplicated).row(0)
+    row = first_duplicate(frame, [date, asset])
+    if row is not None:
         raise InvalidInputError(f"{side} weights {row[1]!r} twice on {row[0]}")
     snapshot = periods.join_asof(
         frame.select(pl.col(date).alias("_snapshot")).unique().sort("_snapshot"),
@@ -659,9 +657,8 @@ def _long_returns(returns: pl.DataFrame, date: str, asset: str, value: str) -> p
         long = returns.select(date, pl.col(asset).cast(pl.String), value)
         check_dates(long.get_column(date), "returns")
         check_numeric(long, [value], "returns")
-        duplicated = long.select(date, asset).is_duplicated()
-        if duplicated.any():
-            row = long.filter(duplicated).row(0)
+        row = first_duplicate(long, [date, asset])
+        if row is not None:
             raise InvalidInputError(f"returns has two rows for {row[1]!r} on {row[0]}")
         return long
     dates_of(returns, date, "returns")

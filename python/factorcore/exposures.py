@@ -15,6 +15,7 @@ from factorcore._frames import (
     check_numeric,
     count_arg,
     dates_of,
+    first_duplicate,
     float_array,
     float_column,
     halflife_arg,
@@ -258,10 +259,8 @@ def _output_columns(factors: list[str], intercept: bool, tstats: bool) -> list[s
 
 def _long_to_wide(frame: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
     check_labels(frame, asset, "returns", date)
-    keys = frame.select(date, asset)
-    duplicated = keys.is_duplicated()
-    if duplicated.any():
-        row = keys.filter(duplicated).row(0)
+    row = first_duplicate(frame, [date, asset])
+    if row is not None:
         raise InvalidInputError(f"returns has duplicate rows for date {row[0]}, asset {row[1]!r}")
     dates_of(frame, date, "returns", sorted_required=False)
     check_numeric(frame, [value], "returns")

@@ -17,6 +17,7 @@ from factorcore._frames import (
     check_numeric,
     count_arg,
     dates_of,
+    first_duplicate,
     float_column,
     is_long,
     no_infinite,
@@ -377,9 +378,8 @@ def factor_bets(
         pl.col(asset).cast(pl.String).alias("asset"),
         *[pl.col(f).cast(pl.Float64) for f in factors],
     )
-    keys = frame.select(date, "asset")
-    if keys.is_duplicated().any():
-        row = keys.filter(keys.is_duplicated()).row(0)
+    row = first_duplicate(frame, [date, "asset"])
+    if row is not None:
         raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
     complete = pl.all_horizontal(
         [pl.col(f).is_not_null() & pl.col(f).is_not_nan() for f in factors]
@@ -712,10 +712,8 @@ def _snapshot_weights(
             f"weights has a missing or infinite weight on {row[date]} for asset "
             f"{row['asset']!r}; weights must be finite"
         )
-    keys = frame.select(date, "asset")
-    duplicated = keys.is_duplicated()
-    if duplicated.any():
-        row = keys.filter(duplicated).row(0)
+    row = first_duplicate(frame, [date, "asset"])
+    if row is not None:
         raise InvalidInputError(f"weights has duplicate rows for date {row[0]}, asset {row[1]!r}")
     wide = frame.pivot(on="asset", index=date, values="weight").sort(date)
     snapshot_dates = wide.get_column(date).to_physical().to_numpy()
