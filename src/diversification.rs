@@ -241,14 +241,22 @@ pub fn risk_contributions(
             window.covariance_scale(shrinkage, frobenius_sq_lower(cross.as_ref()))
         }
     };
-    let r = window.portfolio(weights);
+    // Work with the weights divided by the largest of them: `w'Sw` of weights near
+    // 1e-160 or 1e160 would under- or overflow. The marginal contributions and the
+    // percentages do not depend on the scale; the components are those of `weights`.
+    let scale = match largest_abs(weights) {
+        s if s > 0.0 && s.is_finite() => s,
+        _ => 1.0,
+    };
+    let unit: Vec<f64> = weights.iter().map(|w| w / scale).collect();
+    let r = window.portfolio(&unit);
     // S w = a X'(X w) + b w.
     let n = columns.len();
     let mut s_w = vec![0.0; n];
     for (j, out) in s_w.iter_mut().enumerate() {
-        *out = a * dot(window.column(j), &r) + b * weights[j];
+        *out = a * dot(window.column(j), &r) + b * unit[j];
     }
-    let variance = dot(weights, &s_w);
+    let variance = dot(&unit, &s_w);
     if variance.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Err(invalid(
             "the portfolio has zero volatility: risk contributions are not defined",
@@ -262,7 +270,11 @@ pub fn risk_contributions(
         .collect();
     let marginal: Vec<f64> = s_w.iter().map(|x| x / vol).collect();
     let component: Vec<f64> = marginal.iter().zip(weights).map(|(m, w)| m * w).collect();
-    let percent = component.iter().map(|c| c / vol).collect();
+    let percent = marginal
+        .iter()
+        .zip(&unit)
+        .map(|(m, w)| m * w / vol)
+        .collect();
     Ok(RiskContributions {
         volatility,
         marginal,
@@ -291,6 +303,11 @@ pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
             None => Ok(()),
         }
     })
+}
+
+/// `max |x|` (0 for an empty slice; NaN entries are skipped).
+fn largest_abs(x: &[f64]) -> f64 {
+    x.iter().fold(0.0f64, |acc, v| acc.max(v.abs()))
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -441,7 +458,10 @@ impl Window {
             avg_correlation: f64::NAN,
             not_converged: false,
         };
-        // The included assets' weights, and the share of gross weight left out.
+        // The included assets' weights, and the share of gross weight left out. The
+        // weights are divided by the largest of them first: every score is scale-free,
+        // but squares of weights near 1e-160 or 1e160 would under- or overflow.
+        let mut scale = 1.0;
         let w: Option<Vec<f64>> = match weights {
             None => Some(vec![1.0; n]),
             Some(all) if all.first().is_some_and(|x| x.is_nan()) => {
@@ -449,8 +469,12 @@ impl Window {
                 None
             }
             Some(all) => {
-                let gross: f64 = all.iter().map(|x| x.abs()).sum();
-                let w: Vec<f64> = self.assets.iter().map(|&j| all[j]).collect();
+                scale = largest_abs(all);
+                if !(scale > 0.0 && scale.is_finite()) {
+                    scale = 1.0;
+                }
+                let gross: f64 = all.iter().map(|x| (x / scale).abs()).sum();
+                let w: Vec<f64> = self.assets.iter().map(|&j| all[j] / scale).collect();
                 let kept: f64 = w.iter().map(|x| x.abs()).sum();
                 out.excluded_weight = if gross > 0.0 {
                     ((gross - kept) / gross).max(0.0)
@@ -515,6 +539,8 @@ impl Window {
             let portfolio = holdings.moments(None, None, options.shrinkage, par);
             holdings.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
         }
+        // The volatility is of the weights as given.
+        out.volatility *= scale;
         out
     }
 
@@ -1103,6 +1129,39 @@ mod tests {
         let scores = run(&columns, Weights::Static(&weights), 48);
         assert!((scores.enb_pca[0] - 4.0).abs() < 1e-10);
         assert!((scores.enb_mt[0] - 4.0).abs() < 1e-10);
+    }
+
+    #[test]
+    fn scaling_the_weights_changes_no_score() {
+        let scales = [0.01, 0.02, 0.03, 0.05];
+        let columns = orthogonal_columns(48, &scales);
+        let weights = [0.4, -0.1, 0.3, 0.2];
+        let base = run(&columns, Weights::Static(&weights), 48);
+        for factor in [1e-160, 1e160] {
+            let scaled: Vec<f64> = weights.iter().map(|w| w * factor).collect();
+            let scores = run(&columns, Weights::Static(&scaled), 48);
+            for (a, b) in [
+                (
+                    scores.diversification_ratio[0],
+                    base.diversification_ratio[0],
+                ),
+                (scores.effective_n[0], base.effective_n[0]),
+                (scores.enb_pca[0], base.enb_pca[0]),
+                (scores.enb_mt[0], base.enb_mt[0]),
+                (scores.volatility[0] / factor, base.volatility[0]),
+            ] {
+                assert!((a - b).abs() <= 1e-12 * b.abs(), "{factor}: {a} vs {b}");
+            }
+            let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+            let plain = risk_contributions(&slices, 48, &weights, Shrinkage::None).unwrap();
+            let tiny = risk_contributions(&slices, 48, &scaled, Shrinkage::None).unwrap();
+            for j in 0..4 {
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs();
+                assert!(close(tiny.percent[j], plain.percent[j]));
+                assert!(close(tiny.marginal[j], plain.marginal[j]));
+                assert!(close(tiny.component[j] / factor, plain.component[j]));
+            }
+        }
     }
 
     #[test]

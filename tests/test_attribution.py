@@ -413,6 +413,26 @@ def test_holdings_custom_column_names(holdings):
         assert_close(got[:, 2 + i].to_numpy(), base[name].to_numpy(), name, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("kind", ["string", "categorical", "int64"])
+def test_many_sectors_per_date_match_reference(kind):
+    """Tens of thousands of sectors per date, rows of each date in a random order and some
+    pairs absent, against the NumPy definition. (Each new sector's first row used to be
+    found by a search of its date: quadratic in sectors, 11 s for 100k labels.)"""
+    rng = np.random.default_rng(1717)
+    n_dates, n_sectors = 3, 30_000
+    wp, wb, rp, rb = random_sector_arrays(rng, n_dates, n_sectors, zero_frac=0.2)
+    dates = month_ends(n_dates)
+    labels, dtype = sector_labels(kind, n_sectors, rng)
+    frame = sector_frame(dates, labels, wp, wb, rp, rb, sector_dtype=dtype)
+    absent = (wp == 0) & (wb == 0) & (rng.random(wp.shape) < 0.5)
+    frame = frame.filter(pl.Series(~absent.ravel()))
+    frame = frame.sample(fraction=1.0, shuffle=True, seed=3).sort("date", maintain_order=True)
+    for method, top_down in [("bf", False), ("geometric", False)]:
+        ref = brinson_ref(wp, wb, rp, rb, method=method, top_down=top_down)
+        exp = expected_brinson_frame(dates, labels, wp, wb, ref, sector_dtype=dtype, keys=frame)
+        assert_matches_expected(fc.brinson(frame, method=method), exp, f"{method}: ")
+
+
 # --------------------------------------------------------------------------------------------
 # invariants
 # --------------------------------------------------------------------------------------------
@@ -726,6 +746,48 @@ def test_date_without_portfolio_weights():
     )
     with pytest.raises(InvalidInputError, match=has_all("wp", DAY2.isoformat())):
         fc.brinson(data)
+
+
+def test_weights_netting_to_zero_are_named_as_such():
+    """Offsetting weights were reported as "there are no portfolio weights"."""
+    data = bacon_frame()
+    on_day = pl.col("date") == DAY2
+    net_zero = pl.when(pl.col("sector") == UK).then(0.5).when(pl.col("sector") == JP).then(-0.5)
+    data = data.with_columns(
+        pl.when(on_day).then(net_zero.otherwise(0.0)).otherwise(pl.col("wp")).alias("wp")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("net to zero", "wp", DAY2.isoformat())):
+        fc.brinson(data)
+
+
+def test_float32_weights_get_the_tolerance_of_float32():
+    """Float32 weights normalised in float32 were refused by the float64 tolerance (1e-9):
+    rounded to float32 they sum to 1 only to about 1e-8."""
+    rng = np.random.default_rng(32)
+    n_dates, n_sectors = 6, 40
+    wp, wb, rp, rb = random_sector_arrays(rng, n_dates, n_sectors, zero_frac=0.0)
+    wp32, wb32 = wp.astype(np.float32).astype(float), wb.astype(np.float32).astype(float)
+    assert np.abs(wp32.sum(axis=1) - 1).max() > 1e-9  # what the old check refused
+    dates = month_ends(n_dates)
+    sectors = [f"S{j:02d}" for j in range(n_sectors)]
+    frame = sector_frame(dates, sectors, wp32, wb32, rp, rb)
+    frame = frame.with_columns(pl.col("wp", "wb").cast(pl.Float32))
+    for method in ("bf", "geometric"):
+        ref = brinson_ref(wp32, wb32, rp, rb, method=method)
+        exp = expected_brinson_frame(dates, sectors, wp32, wb32, ref)
+        assert_matches_expected(fc.brinson(frame, method=method), exp, f"{method}: ")
+    # Float32 weights that do not sum to 1 are still refused.
+    off = frame.with_columns(
+        pl.when(pl.col("date") == dates[2]).then(pl.col("wb") * 0.999).otherwise("wb").alias("wb")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("wb", dates[2].isoformat(), "not 1")):
+        fc.brinson(off)
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_top_down_must_be_a_bool(value):
+    with pytest.raises(DtypeError, match="top_down"):
+        fc.brinson(bacon_frame(), top_down=value)
 
 
 def test_duplicate_date_asset_in_holdings(hold_frame):

@@ -14,8 +14,15 @@ import numpy as np
 import polars as pl
 import pytest
 from factorcore import DtypeError, InvalidInputError, NonFiniteError
-from helpers import make_dates, wide_frame, wide_to_long
-from reference import make_factor_data
+from helpers import (
+    assert_frames_close,
+    assert_results_match,
+    expected_exposures,
+    make_dates,
+    wide_frame,
+    wide_to_long,
+)
+from reference import direct_rolling_ols, make_factor_data
 
 BAD_PARAM = (InvalidInputError, DtypeError)  # a non-int window may be reported as either
 
@@ -479,3 +486,84 @@ def test_calendar_gap_in_dates_is_fine(pframes):
     facs = facs.with_columns(pl.col("date") + shift.otherwise(pl.duration(days=0)))
     out = fc.rolling_exposures(rets, facs, window=20)
     assert out.height == 3 * 81
+
+
+# --------------------------------------------------------------------------------------------
+# issue 17: input that was silently accepted
+# --------------------------------------------------------------------------------------------
+def test_null_asset_label_in_long_returns_is_refused(pframes):
+    """A null asset became a phantom asset "null"."""
+    rets, facs = pframes
+    long = wide_to_long(rets)
+    day = long["date"][7]
+    long = long.with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("asset")).alias("asset")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("asset", "null", "row 7", day.isoformat())):
+        fc.rolling_exposures(long, facs, window=20)
+
+
+def test_wide_frame_with_assets_named_asset_and_return_stays_wide(pframes):
+    """Float columns named `asset` and `return` were read as a long frame: empty output."""
+    rets, facs = pframes
+    wide = rets.select("date", pl.col("MSFT").alias("asset"), pl.col("AAPL").alias("return"))
+    got = fc.rolling_exposures(wide, facs, window=20)
+    y = rets.select("MSFT", "AAPL").to_numpy()
+    x = facs.select("MKT", "SMB").to_numpy()
+    ref = direct_rolling_ols(y, x, window=20)
+    exp = expected_exposures(ref, rets["date"], ["asset", "return"], ["MKT", "SMB"], min_periods=20)
+    assert got.height == 2 * 81
+    assert_frames_close(got, exp)
+
+
+def test_long_frame_with_integer_asset_ids_is_long(pframes):
+    rets, facs = pframes
+    long = wide_to_long(rets).with_columns(
+        pl.col("asset").replace_strict({"MSFT": 11, "AAPL": 22, "XOM": 33}, return_dtype=pl.Int64)
+    )
+    got = fc.rolling_exposures(long, facs, window=20)
+    ref = direct_rolling_ols(rets.select("MSFT", "AAPL", "XOM").to_numpy(),
+                             facs.select("MKT", "SMB").to_numpy(), window=20)  # fmt: skip
+    exp = expected_exposures(ref, rets["date"], ["11", "22", "33"], ["MKT", "SMB"], min_periods=20)
+    assert_frames_close(got, exp)
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0, 1, None, [True]])
+@pytest.mark.parametrize("flag", ["intercept", "tstats", "stats"])
+def test_flags_must_be_bools(arrays, pframes, flag, value):
+    """`intercept="no"` turned the intercept on."""
+    y, x = arrays
+    with pytest.raises(DtypeError, match=flag):
+        fc.rolling_ols(y, x, window=20, **{flag: value})
+    if flag != "stats":
+        rets, facs = pframes
+        with pytest.raises(DtypeError, match=flag):
+            fc.rolling_exposures(rets, facs, window=20, **{flag: value})
+
+
+def test_numpy_bool_flags_are_bools(arrays):
+    y, x = arrays
+    out = fc.rolling_ols(y, x, window=20, intercept=np.False_, tstats=np.True_)
+    assert out["coef"].shape == (100, 3, 2) and "tstat" in out
+
+
+@pytest.mark.parametrize("one_d", [False, True])
+def test_masked_entries_of_masked_arrays_are_missing(arrays, one_d):
+    """np.asarray dropped the mask: the hidden values (here 1e6) went into the fits."""
+    y, x = arrays
+    y, x = y.copy(), x.copy()
+    y_mask = np.zeros(y.shape, dtype=bool)
+    y_mask[[10, 33, 34, 60], [0, 1, 2, 1]] = True
+    x_mask = np.zeros(x.shape, dtype=bool)
+    x_mask[47, 1] = True
+    y[y_mask], x[x_mask] = 1e6, 1e6
+    if one_d:
+        y, y_mask = y[:, 1], y_mask[:, 1]
+    got = fc.rolling_ols(
+        np.ma.masked_array(y, y_mask), np.ma.masked_array(x, x_mask), window=20, min_periods=15
+    )
+    ref = direct_rolling_ols(
+        np.where(y_mask, np.nan, y), np.where(x_mask, np.nan, x), window=20, min_periods=15
+    )
+    assert_results_match(got, ref, keys=("coef", "r2", "resid_vol"))
+    assert np.nanmax(np.abs(got["coef"])) < 100  # no trace of the hidden 1e6

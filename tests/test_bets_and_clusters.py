@@ -43,7 +43,7 @@ from clusters_reference import (
     usable_columns,
 )
 from diversification_reference import factor_returns
-from factorcore import DtypeError, InvalidInputError
+from factorcore import DtypeError, InvalidInputError, NonFiniteError
 from helpers import assert_close, wide_to_long
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -579,6 +579,21 @@ def test_factor_bets_scaling():
             )
 
 
+@pytest.mark.parametrize("factor", [1e-160, 1e160])
+def test_factor_bets_extreme_weight_scales(factor):
+    """Weights x 1e-160 or 1e160 gave NaN scores (their squares under- or overflowed): b and
+    factor_vol scale with the weights, the scores equal the reference's."""
+    exposures, factor_frame, _ = make_bets_data(506, n_factor_rows=160)
+    weights = bet_weights("long-short", exposures)
+    exp = reference_factor_bets(exposures, factor_frame, weights, window=60)
+    got = run_bets(exposures, factor_frame, {a: factor * w for a, w in weights.items()}, window=60)
+    assert got["date"].to_list() == exp["date"].to_list()
+    for name in [f"b_{f}" for f in FACTORS] + ["factor_vol"]:
+        assert_close(got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=1e-9, atol=0)
+    for name in ("excluded_weight", "enb_pca", "enb_mt", "diversification_ratio"):
+        assert_close(got[name].to_numpy(), exp[name].to_numpy(), name, rtol=1e-9, atol=1e-13)
+
+
 def test_factor_bets_max_iter_1_warns_and_gives_nan_enb_mt(bets):
     exposures, factor_frame, _ = bets
     base = run_bets(exposures, factor_frame, window=60)
@@ -1055,6 +1070,38 @@ def test_factor_bets_bad_weights(small_bets):
     dup = snapshot_frame([(day, "A01", 0.5), (day, "A01", 0.2)])
     with pytest.raises(InvalidInputError, match=r"(?i)duplicate|A01"):
         fc.factor_bets(exposures, factor_frame, dup, window=20)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_factor_bets_infinite_beta_names_factor_date_and_asset(small_bets, value):
+    """An infinite beta was accepted: b became infinite and the scores NaN."""
+    exposures, factor_frame, _ = small_bets
+    row = exposures.row(37, named=True)
+    day, name = row["date"], str(row["asset"])
+    cond = (pl.col("date") == day) & (pl.col("asset") == name)
+    bad = exposures.with_columns(pl.when(cond).then(value).otherwise(pl.col("size")).alias("size"))
+    with pytest.raises(NonFiniteError, match=has_all("size", day.isoformat(), name)):
+        fc.factor_bets(bad, factor_frame, window=20)
+
+
+def test_factor_bets_infinite_factor_return_names_factor_returns(small_bets):
+    exposures, factor_frame, _ = small_bets
+    day = factor_frame["date"][70]
+    bad = factor_frame.with_columns(
+        pl.when(pl.col("date") == day).then(np.inf).otherwise(pl.col("value")).alias("value")
+    )
+    with pytest.raises(NonFiniteError, match=has_all("factor_returns", "value", day.isoformat())):
+        fc.factor_bets(exposures, bad, window=20)
+
+
+def test_factor_bets_null_asset_label(small_bets):
+    """A null asset label was accepted as an asset of its own."""
+    exposures, factor_frame, _ = small_bets
+    day = exposures["date"][9]
+    asset = pl.when(pl.int_range(pl.len()) == 9).then(None).otherwise(pl.col("asset"))
+    bad = exposures.with_columns(asset.alias("asset"))
+    with pytest.raises(InvalidInputError, match=has_all("asset", "null", day.isoformat())):
+        fc.factor_bets(bad, factor_frame, window=20)
 
 
 @pytest.mark.parametrize(

@@ -452,6 +452,43 @@ def test_scaling_weights_leaves_everything_unchanged():
     assert_div_frames(run_div(frame, snaps5, window=30, step=4), base, "snapshot x5 ")
 
 
+@pytest.mark.parametrize("factor", [1e-160, -1e-200, 1e160, 1e300])
+def test_extreme_weight_scales_leave_everything_unchanged(factor):
+    """Weights near 1e-160 or 1e160 gave NaN scores: their squares under- or overflowed.
+    The scores of the scaled weights are the reference's on the unscaled ones."""
+    rng = np.random.default_rng(83)
+    r = _missing_and_flat(rng, 100, 7)
+    frame = frame_of(r)
+    weights = long_short_mapping(rng, asset_names(7), 0.9)
+    exp = reference_diversification(r, frame["date"], frame.columns[1:], weights, window=30, step=4)
+    scaled = {a: factor * w for a, w in weights.items()}
+    assert_div_frames(run_div(frame, scaled, window=30, step=4), exp, f"w x{factor:g} ")
+    snaps = pl.DataFrame(
+        {
+            "date": pl.Series([business_days(100)[0]] * len(scaled), dtype=pl.Date),
+            "asset": list(scaled),
+            "weight": list(scaled.values()),
+        }
+    )
+    assert_div_frames(run_div(frame, snaps, window=30, step=4), exp, f"snapshot x{factor:g} ")
+
+
+@pytest.mark.parametrize("factor", [1e-160, 1e160])
+def test_risk_contributions_of_extreme_weight_scales(factor):
+    """Marginals and percents do not depend on the scale of the weights; components and
+    weights scale with it."""
+    rng = np.random.default_rng(84)
+    r = factor_returns(rng, 120, 5)
+    weights = {"A00": 0.4, "A02": -0.2, "A03": 0.5, "A04": 0.3}
+    exp = reference_risk_contributions(r, asset_names(5), weights)
+    got = fc.risk_contributions(frame_of(r), {a: factor * w for a, w in weights.items()})
+    assert got["asset"].to_list() == exp["asset"].to_list()
+    for name in ("volatility", "marginal", "percent"):
+        assert_close(got[name].to_numpy(), exp[name].to_numpy(), name, rtol=RTOL, atol=ATOL)
+    for name in ("weight", "component"):
+        assert_close(got[name].to_numpy() / factor, exp[name].to_numpy(), name, rtol=RTOL, atol=0)
+
+
 # --------------------------------------------------------------------------------------------
 # missing data
 # --------------------------------------------------------------------------------------------
@@ -738,6 +775,35 @@ def test_bad_mapping_weights(small, weights, word):
 def test_non_numeric_mapping_weight(small):
     with pytest.raises((InvalidInputError, DtypeError), match=r"(?i)MSFT|weight"):
         fc.diversification(small, {"MSFT": "a lot", "AAPL": 1.0})
+
+
+def test_null_asset_label_in_long_returns_is_refused(small):
+    """A null asset label became a phantom asset "null"."""
+    long = wide_to_long(small)
+    day = long["date"][4]
+    null_at_4 = pl.when(pl.int_range(pl.len()) == 4).then(None).otherwise(pl.col("asset"))
+    long = long.with_columns(null_at_4.alias("asset"))
+    for function in (fc.diversification, fc.risk_contributions):
+        with pytest.raises(InvalidInputError, match=has_all("asset", "null", day.isoformat())):
+            function(long)
+
+
+def test_null_asset_label_in_snapshot_weights_is_refused(small):
+    snaps = _snapshots(small, [(0, "MSFT", 0.5), (0, None, 0.5)])
+    with pytest.raises(
+        InvalidInputError, match=has_all("asset", "null", small["date"][0].isoformat())
+    ):
+        fc.diversification(small, snaps)
+
+
+def test_wide_frame_with_assets_named_asset_and_return_stays_wide():
+    """Float columns named `asset` and `return` were read as a long frame: no assets."""
+    rng = np.random.default_rng(133)
+    r = factor_returns(rng, 80, 3)
+    weights = {"asset": 0.5, "return": 0.3, "XOM": 0.2}
+    check_reference(r, weights, assets=["asset", "return", "XOM"], window=30, step=5)
+    got, _ = check_reference(r[:, :2], assets=["asset", "return"])
+    assert got["n_assets"].to_list() == [2]
 
 
 def _snapshots(small, rows):

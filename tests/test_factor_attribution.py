@@ -20,7 +20,7 @@ from attribution_reference import (
     factor_attribution_ref,
     lagged_exposures,
 )
-from factorcore import DtypeError, InvalidInputError
+from factorcore import DtypeError, InvalidInputError, NonFiniteError
 from helpers import assert_close, make_dates, wide_frame, wide_to_long
 
 RTOL = 1e-12
@@ -412,3 +412,55 @@ def test_string_weights(problem):
 def test_not_a_dataframe(problem):
     with pytest.raises(DtypeError):
         call(problem, weights=problem["weights"].to_dict(as_series=False))
+
+
+def test_duplicate_date_asset_in_exposures(problem):
+    """Two exposure rows for one (date, asset): the backward join would pick one of them."""
+    p = problem
+    row = p["exposures"].row(1234, named=True)
+    day, name = row["date"], row["asset"]
+    dup = p["exposures"].filter((pl.col("date") == day) & (pl.col("asset") == name))
+    dup = dup.with_columns(pl.col("MKT") + 1.0)
+    with pytest.raises(InvalidInputError, match=has_all("exposures", day.isoformat(), name)):
+        call(p, exposures=pl.concat([p["exposures"], dup]))
+
+
+def test_infinite_factor_return_is_called_infinite(problem):
+    """It was reported as "a factor return is missing"."""
+    p = problem
+    day = p["dates"][int(p["w_idx"][7])]
+    factor_returns = p["factor_returns"].with_columns(
+        pl.when(pl.col("date") == day).then(np.inf).otherwise(pl.col("HML")).alias("HML")
+    )
+    with pytest.raises(NonFiniteError, match=has_all("infinite", "HML", day.isoformat())):
+        call(p, factor_returns=factor_returns)
+
+
+def test_infinite_exposure_names_the_factor_date_and_asset(problem):
+    p = problem
+    row = p["exposures"].row(999, named=True)
+    day, name = row["date"], row["asset"]
+    cond = (pl.col("date") == day) & (pl.col("asset") == name)
+    exposures = p["exposures"].with_columns(
+        pl.when(cond).then(-np.inf).otherwise(pl.col("SMB")).alias("SMB")
+    )
+    with pytest.raises(NonFiniteError, match=has_all("SMB", day.isoformat(), name)):
+        call(p, exposures=exposures)
+
+
+@pytest.mark.parametrize("frame", ["weights", "exposures", "long returns"])
+def test_null_asset_label(problem, frame):
+    """A null asset joined nothing: its exposure rows were dropped without a word."""
+    p = problem
+    frames = {
+        "weights": p["weights"],
+        "exposures": p["exposures"],
+        "long returns": wide_to_long(p["returns"]),
+    }
+    target = frames[frame]
+    day = target["date"][17]
+    asset = pl.when(pl.int_range(pl.len()) == 17).then(None).otherwise(pl.col("asset"))
+    frames[frame] = target.with_columns(asset.alias("asset"))
+    returns = frames["long returns"] if frame == "long returns" else p["returns"]
+    with pytest.raises(InvalidInputError, match=has_all("asset", "null", day.isoformat())):
+        call(p, weights=frames["weights"], exposures=frames["exposures"], returns=returns)

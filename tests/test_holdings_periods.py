@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import factorcore as fc
 import numpy as np
 import polars as pl
 import pytest
-from factorcore import InvalidInputError
+from factorcore import InvalidInputError, NonFiniteError
 from factorcore.datasets import sample_market
 
 TOL = 1e-14
@@ -621,4 +622,82 @@ def test_missing_custom_column():
             case.snapshot_frame(case.benchmark),
             case.sectors(),
             weight="w",
+        )
+
+
+def has_all(*parts: str) -> str:
+    """Regex matching a message that contains every one of ``parts`` (any order)."""
+    return "(?s)" + "".join(f"(?=.*{re.escape(p)})" for p in parts)
+
+
+def case_with_return(seed: int, name: str, t: int, value: float) -> Case:
+    case = Case(seed)
+    j = case.assets.index(name)
+    case.values[t, j] = value
+    case.as_null[t, j] = False
+    return case
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["wide", "long"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_return_is_refused(long, value):
+    """An infinite return went through to `ret` (or compounded to inf/NaN)."""
+    case = case_with_return(66, "MIKE", 40, value)
+    returns = case.long() if long else case.wide()
+    with pytest.raises(NonFiniteError, match=has_all("MIKE", case.dates[40].isoformat())):
+        case.run(returns)
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["wide", "long"])
+def test_return_below_minus_100_percent_is_refused(long):
+    """-150% compounded into a plausible-looking period return."""
+    case = case_with_return(67, "ZETA", 55, -1.5)
+    returns = case.long() if long else case.wide()
+    with pytest.raises(
+        InvalidInputError, match=has_all("ZETA", case.dates[55].isoformat(), "-100%")
+    ):
+        case.run(returns)
+
+
+def test_return_of_minus_100_percent_is_a_total_loss():
+    case = case_with_return(68, "ALFA", 70, -1.0)
+    got = case.run()
+    assert_matches(got, case.reference())
+    period = got.filter(pl.col("asset") == "ALFA").filter(pl.col("ret") == -1.0)
+    assert period.height >= 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), np.inf])
+@pytest.mark.parametrize("side", ["portfolio", "benchmark"])
+def test_nan_or_infinite_weight_is_refused(side, value):
+    """A NaN weight went through to `wp`/`wb`."""
+    case = Case(69)
+    rows = list(getattr(case, side))
+    day, name, _ = rows[5]
+    rows[5] = (day, name, value)
+    frames = {
+        "portfolio": case.snapshot_frame(case.portfolio),
+        "benchmark": case.snapshot_frame(case.benchmark),
+    }
+    frames[side] = case.snapshot_frame(rows)
+    error = InvalidInputError if np.isnan(value) else NonFiniteError
+    with pytest.raises(error, match=has_all(side, day.isoformat(), name)):
+        fc.holdings_periods(case.wide(), frames["portfolio"], frames["benchmark"], case.sectors())
+
+
+@pytest.mark.parametrize("frame", ["portfolio", "long returns", "sectors"])
+def test_null_asset_label_is_refused(frame):
+    case = Case(70)
+    frames = {
+        "returns": case.long(),
+        "portfolio": case.snapshot_frame(case.portfolio),
+        "benchmark": case.snapshot_frame(case.benchmark),
+        "sectors": case.sectors(),
+    }
+    key = "returns" if frame == "long returns" else frame
+    null_at_3 = pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("asset"))
+    frames[key] = frames[key].with_columns(null_at_3.alias("asset"))
+    with pytest.raises(InvalidInputError, match=has_all("asset", "null", "row 3")):
+        fc.holdings_periods(
+            frames["returns"], frames["portfolio"], frames["benchmark"], frames["sectors"]
         )

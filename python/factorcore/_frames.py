@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from factorcore.errors import DtypeError, InvalidInputError
+from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 
 NUMERIC_HINT = "expected a numeric (float or integer) column"
 
@@ -62,14 +62,30 @@ def float_column(series: pl.Series) -> np.ndarray:
 
 
 def float_array(obj: Any, what: str) -> np.ndarray:
-    """`obj` as a float64 NumPy array (no copy if it already is one)."""
+    """`obj` as a float64 NumPy array (no copy if it already is one).
+
+    The masked entries of a NumPy masked array become NaN: masked means missing.
+    (``np.asarray`` alone would drop the mask and hand over the hidden values.)
+    """
+    masked = isinstance(obj, np.ma.MaskedArray)
     try:
-        array = np.asarray(obj)
+        array = np.ma.getdata(obj) if masked else np.asarray(obj)
     except Exception as exc:  # ragged sequences and the like
         raise DtypeError(f"{what} cannot be read as a numeric array: {exc}") from None
     if array.dtype.kind not in "fiu":
         raise DtypeError(f"{what} must hold floats or integers, got dtype {array.dtype}")
+    if masked:
+        mask = np.ma.getmaskarray(obj)
+        if mask.any():
+            return np.where(mask, np.nan, array.astype(np.float64))
     return np.asarray(array, dtype=np.float64)
+
+
+def bool_arg(value: Any, name: str) -> bool:
+    """A flag that must be a bool: ``intercept="no"`` would otherwise count as true."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise DtypeError(f"{name} must be True or False, got {value!r}")
 
 
 def window_arg(window: Any) -> int | None:
@@ -124,11 +140,72 @@ def check_dates(series: pl.Series, what: str) -> None:
         raise InvalidInputError(f"{what} column {series.name!r} has a null date at row {row}")
 
 
+def check_labels(frame: pl.DataFrame, column: str, what: str, date: str | None = None) -> None:
+    """An InvalidInputError naming the first row (and its date) whose label is null.
+
+    A null label is not an asset: pivoting or joining on it would invent one ("null")
+    or silently drop its rows.
+    """
+    series = frame.get_column(column)
+    if series.null_count():
+        row = int(series.is_null().arg_true()[0])
+        on = ""
+        if date is not None and date in frame.columns:
+            on = f" (date {frame.get_column(date)[row]})"
+        raise InvalidInputError(f"{what} column {column!r} is null at row {row}{on}")
+
+
+def first_duplicate(frame: pl.DataFrame, columns: list[str]) -> tuple[Any, ...] | None:
+    """The first key (values of `columns`) that two rows of `frame` share, or None.
+
+    One 64-bit hash per row screens the frame (about 1 s for 7.5M rows, where
+    ``DataFrame.is_duplicated`` takes 6 s); the keys themselves are compared only when
+    two hashes agree, so a hash collision cannot raise a false error.
+    """
+    hashes = frame.select(pl.struct(columns).hash()).to_series()
+    if hashes.n_unique() == frame.height:
+        return None
+    keys = frame.select(columns)
+    duplicated = keys.is_duplicated()
+    return keys.filter(duplicated).row(0) if duplicated.any() else None
+
+
+def no_infinite(
+    frame: pl.DataFrame, columns: list[str], what: str, date: str, key: str | None = None
+) -> None:
+    """A NonFiniteError naming the column, date (and `key` label) of the first inf."""
+    for name in columns:
+        infinite = frame.get_column(name).cast(pl.Float64).is_infinite()
+        if infinite.any():
+            row = int(infinite.arg_true()[0])
+            label = "" if key is None else f" for {key} {frame.get_column(key)[row]!r}"
+            raise NonFiniteError(
+                f"{what} column {name!r} is infinite on {frame.get_column(date)[row]}{label} "
+                f"(row {row}); use null or NaN for missing values"
+            )
+
+
+def is_long(frame: pl.DataFrame, date: str, asset: str, value: str) -> bool:
+    """Whether a returns frame is long (`date`, `asset`, `value`) rather than wide.
+
+    Long when it has all three columns and the `asset` column holds labels: String,
+    Categorical, Enum or integer. In a wide frame every column but the dates holds
+    returns, so a wide frame whose assets happen to be named like `asset` and `value`
+    has float columns there and stays wide.
+    """
+    if not {date, asset, value} <= set(frame.columns):
+        return False
+    dtype = frame.schema[asset]
+    return dtype == pl.String or is_coded(dtype) or dtype.is_integer()
+
+
 def is_coded(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.Enum, pl.Categorical))
 
 
-def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[Any]:
+def label_keys(
+    frame: pl.DataFrame, columns: list[str], what: str, date: str | None = None
+) -> list[Any]:
     """Keys of label columns for the core, equal when the labels are equal.
 
     Enum and Categorical columns give their physical codes and integer labels their own
@@ -140,9 +217,7 @@ def label_keys(frame: pl.DataFrame, columns: list[str], what: str) -> list[Any]:
     keys: list[Any] = []
     for name in columns:
         series = frame.get_column(name)
-        if series.null_count():
-            row = series.is_null().arg_true()[0]
-            raise InvalidInputError(f"{what} column {name!r} is null at row {row}")
+        check_labels(frame, name, what, date)
         dtype = schema[name]
         if is_coded(dtype):
             keys.append(series.to_physical().to_numpy())
@@ -162,6 +237,7 @@ def sector_labels(sectors: Any, asset: str, sector: str) -> pl.DataFrame:
     """The sector map as String columns `asset` and `sector`: one row per asset, no nulls."""
     labels = as_frame(sectors, "sectors")
     require_columns(labels, [asset, sector], "sectors")
+    check_labels(labels, asset, "sectors")
     labels = labels.select(
         pl.col(asset).cast(pl.String).alias("asset"), pl.col(sector).cast(pl.String).alias("sector")
     )

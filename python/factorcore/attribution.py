@@ -10,11 +10,16 @@ import polars as pl
 from factorcore import _core
 from factorcore._frames import (
     as_frame,
+    bool_arg,
     check_dates,
+    check_labels,
     check_numeric,
     dates_of,
+    first_duplicate,
     float_column,
+    is_long,
     label_keys,
+    no_infinite,
     require_columns,
     sector_labels,
 )
@@ -22,7 +27,10 @@ from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 
 __all__ = ["WEIGHT_SUM_TOLERANCE", "brinson", "factor_attribution", "holdings_periods", "link"]
 
-#: How far each side's weights may sum from 1 on a date before `brinson` refuses them.
+#: How far each side's Float64 weights may sum from 1 on a date before `brinson`
+#: refuses them. Float32 weights get ``n * eps32 * sum |w|`` more (n rows on the date,
+#: eps32 = 2**-23): the rounding of their own sum, so weights that sum to 1 in float32
+#: pass.
 WEIGHT_SUM_TOLERANCE = 1e-9
 
 BrinsonMethod = Literal["bf", "bhb", "geometric"]
@@ -80,8 +88,10 @@ def brinson(
     Notes
     -----
     - Weights: on every date each side's weights must sum to 1 within
-      :data:`WEIGHT_SUM_TOLERANCE`. Hold cash as a sector (or holding) of its own with
-      its return; negative weights (shorts) are allowed as long as each side nets to 1.
+      :data:`WEIGHT_SUM_TOLERANCE` (Float32 weights: within their own rounding, see
+      there). Hold cash as a sector (or holding) of its own with its return; negative
+      weights (shorts) are allowed as long as each side nets to 1. A side whose weights
+      net to zero (a long/short book without capital) is refused as such.
     - A sector with zero weight on one side takes the other side's sector return, so a
       sector held on one side only shows pure allocation and no selection. A return
       may be missing (null or NaN) only where its weight is 0 (for holdings, where both
@@ -110,6 +120,7 @@ def brinson(
     """
     frame = as_frame(data, "data")
     method = _choice(method, _BRINSON_METHODS, "method")
+    top_down = bool_arg(top_down, "top_down")
     holdings = _level(frame.columns, rp=rp, rb=rb, ret=ret)
     names = [date, sector, wp, wb, *([asset, ret] if holdings else [rp, rb])]
     require_columns(frame, names, "data")
@@ -127,18 +138,19 @@ def brinson(
     sectors = frame.get_column(sector)
     returns = (ret, ret) if holdings else (rp, rb)
     label_columns = [sector, asset] if holdings else [sector]
-    sector_keys, *asset_keys = label_keys(frame, label_columns, "data")
+    sector_keys, *asset_keys = label_keys(frame, label_columns, "data", date)
+    weights = {name: float_column(frame.get_column(name)) for name in (wp, wb)}
     try:
         out = _core.brinson(
             dates.to_physical().to_numpy(),
             sector_keys,
             asset_keys[0] if holdings else None,
-            float_column(frame.get_column(wp)),
-            float_column(frame.get_column(wb)),
+            weights[wp],
+            weights[wb],
             float_column(frame.get_column(returns[0])),
             float_column(frame.get_column(returns[1])),
             method=method,
-            top_down=bool(top_down),
+            top_down=top_down,
             holdings=holdings,
         )
     except InvalidInputError as exc:
@@ -146,9 +158,12 @@ def brinson(
         keys = [date, sector] + ([asset] if holdings else [])
         raise _at_row(exc, frame, keys, columns) from None
 
-    run_dates = dates.gather(out["date_starts"][:-1])
-    _check_weight_sums(out["wp"].sum(axis=1), run_dates, "portfolio", wp)
-    _check_weight_sums(out["wb"].sum(axis=1), run_dates, "benchmark", wb)
+    starts = out["date_starts"]
+    run_dates = dates.gather(starts[:-1])
+    for side, name, key in (("portfolio", wp, "wp"), ("benchmark", wb, "wb")):
+        float32 = frame.schema[name] == pl.Float32
+        sums = out[key].sum(axis=1)
+        _check_weight_sums(sums, run_dates, side, name, weights[name], starts, float32)
 
     labels = sectors.gather(out["sector_rows"])
     order = _label_order(labels)
@@ -329,8 +344,11 @@ def factor_attribution(
     Raises
     ------
     InvalidInputError
-        Missing columns, a held asset with no return on a date, null or NaN weights,
-        (date, asset) given twice, a factor missing from `exposures`.
+        Missing columns, a held asset with no return on a date, null or NaN weights, a
+        null asset label, (date, asset) given twice in `weights` or in `exposures`, a
+        factor missing from `exposures`. ``inf`` in weights, returns, exposures or
+        factor returns raises :class:`~factorcore.NonFiniteError` naming the column
+        and date.
     """
     weights = as_frame(weights, "weights")
     exposures = as_frame(exposures, "exposures")
@@ -342,6 +360,7 @@ def factor_attribution(
     if not factors:
         raise InvalidInputError("factor_returns has no factor columns")
     check_numeric(factor_returns, factors, "factor_returns")
+    no_infinite(factor_returns, factors, "factor_returns", date)
     active = wb in weights.columns
     weight_names = [wp, wb] if active else [wp]
     require_columns(weights, [date, asset, *weight_names], "weights")
@@ -357,8 +376,15 @@ def factor_attribution(
             )
     check_numeric(weights, weight_names, "weights")
     check_numeric(exposures, factors, "exposures")
+    check_labels(weights, asset, "weights", date)
+    check_labels(exposures, asset, "exposures", date)
     for weight in weight_names:
         _no_nulls(weights, weight, "weight", date, asset)
+    no_infinite(exposures, factors, "exposures", date, asset)
+    # Two exposure rows for one (date, asset) would leave the backward join to pick one.
+    row = first_duplicate(exposures, [date, asset])
+    if row is not None:
+        raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
 
     as_text = pl.col(asset).cast(pl.String)
     holdings = (
@@ -431,7 +457,9 @@ def holdings_periods(
     ----------
     returns
         Asset returns: wide (`date` plus one column per asset) or long (`date`, `asset`,
-        `value`). A missing return (null or NaN) counts as 0: the asset did not trade.
+        `value`; taken as long when `asset` holds labels: String, Categorical, Enum or
+        integer). A missing return (null or NaN) counts as 0: the asset did not trade.
+        A return below -100% is an error, and so is ``inf``.
     portfolio, benchmark
         Weight snapshots, long frames `date`, `asset`, `weight`: the weights set at the
         close of each snapshot date.
@@ -457,9 +485,10 @@ def holdings_periods(
     Raises
     ------
     InvalidInputError
-        Missing columns, null weights, an asset weighted twice in one snapshot, a
-        weighted asset that `returns` does not have, a held asset without a sector, an
-        invalid `every`.
+        Missing columns, null or NaN weights, a null asset label, an asset weighted
+        twice in one snapshot, a weighted asset that `returns` does not have, a held
+        asset without a sector, a return below -100%, an invalid `every`. ``inf`` in
+        returns or weights raises :class:`~factorcore.NonFiniteError`.
 
     Examples
     --------
@@ -520,13 +549,16 @@ def _period_returns(
     returns: pl.DataFrame, every: str, date: str, asset: str, value: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Periods (`_period _first date`) and compounded returns (`_period asset ret`)."""
-    wide = not (asset in returns.columns and value in returns.columns)
+    wide = not is_long(returns, date, asset, value)
     if wide:
         dates_of(returns, date, "returns")
         assets = [c for c in returns.columns if c != date]
         check_numeric(returns, assets, "returns")
+        for name in assets:
+            _check_period_return(returns, name, date, name)
     else:
         returns = _long_returns(returns, date, asset, value)
+        _check_period_return(returns, value, date, None, asset)
     try:
         period = pl.col(date).dt.truncate(every).alias("_period")
         returns.head(1).select(period)
@@ -569,11 +601,16 @@ def _held_weights(
             f"{side} dates are {frame.schema[date]} but returns dates are {periods.schema[date]}"
         )
     check_numeric(frame, [weight], side)
+    check_labels(frame, asset, side, date)
     _no_nulls(frame, weight, "weight", date, asset)
     frame = frame.select(date, pl.col(asset).cast(pl.String), pl.col(weight).cast(pl.Float64))
-    duplicated = frame.select(date, asset).is_duplicated()
-    if duplicated.any():
-        row = frame.filter(duplicated).row(0)
+    no_infinite(frame, [weight], side, date, asset)
+    nan = frame.get_column(weight).is_nan()
+    if nan.any():
+        where = _describe(frame, int(nan.arg_true()[0]), (date, asset))
+        raise InvalidInputError(f"{side} weight column {weight!r} is NaN at {where}")
+    row = first_duplicate(frame, [date, asset])
+    if row is not None:
         raise InvalidInputError(f"{side} weights {row[1]!r} twice on {row[0]}")
     snapshot = periods.join_asof(
         frame.select(pl.col(date).alias("_snapshot")).unique().sort("_snapshot"),
@@ -588,15 +625,40 @@ def _held_weights(
     ).select("_period", asset, name)
 
 
+def _check_period_return(
+    frame: pl.DataFrame, column: str, date: str, name: str | None, asset: str | None = None
+) -> None:
+    """Returns to compound must be finite and at least -100%; the error names the asset
+    (`name`, or the `asset` column of the row) and the date."""
+    values = float_column(frame.get_column(column))
+    infinite = np.isinf(values)
+    below = values < -1.0
+    bad = np.flatnonzero(infinite | below)
+    if not bad.size:
+        return
+    row = int(bad[0])
+    label = name if name is not None else frame.get_column(asset)[row]
+    day = frame.get_column(date)[row]
+    if infinite[row]:
+        raise NonFiniteError(
+            f"returns of {label!r} are infinite on {day} (row {row}); use null or NaN "
+            "for missing values"
+        )
+    raise InvalidInputError(
+        f"returns of {label!r} are {float(values[row])!r} on {day} (row {row}): a return "
+        "below -100% is impossible (returns are fractions: -0.05 is -5%)"
+    )
+
+
 def _long_returns(returns: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
     """Asset returns as a long frame ``date asset value`` with String assets."""
-    if asset in returns.columns and value in returns.columns:
+    if is_long(returns, date, asset, value):
+        check_labels(returns, asset, "returns", date)
         long = returns.select(date, pl.col(asset).cast(pl.String), value)
         check_dates(long.get_column(date), "returns")
         check_numeric(long, [value], "returns")
-        duplicated = long.select(date, asset).is_duplicated()
-        if duplicated.any():
-            row = long.filter(duplicated).row(0)
+        row = first_duplicate(long, [date, asset])
+        if row is not None:
             raise InvalidInputError(f"returns has two rows for {row[1]!r} on {row[0]}")
         return long
     dates_of(returns, date, "returns")
@@ -665,17 +727,45 @@ def _at_row(
     return err
 
 
-def _check_weight_sums(sums: np.ndarray, dates: pl.Series, side: str, column: str) -> None:
-    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= WEIGHT_SUM_TOLERANCE))
-    if bad.size:
-        i = int(bad[0])
-        if sums[i] == 0:
-            raise InvalidInputError(f"there are no {side} weights ({column!r}) on {dates[i]}")
+def _check_weight_sums(
+    sums: np.ndarray,
+    dates: pl.Series,
+    side: str,
+    column: str,
+    weights: np.ndarray,
+    starts: np.ndarray,
+    float32: bool,
+) -> None:
+    """Each date's weights of one side (rows `starts[i]:starts[i+1]`) must sum to 1."""
+    starts = starts.astype(np.int64)
+    tolerance = np.full(sums.shape, WEIGHT_SUM_TOLERANCE)
+    if float32:
+        # Weights rounded to float32 carry up to eps32/2 relative error each, and a sum
+        # that is 1 in float32 up to n * eps32 * gross: the 1e-9 of float64 would refuse it.
+        gross = np.add.reduceat(np.abs(weights), starts[:-1])
+        tolerance += np.diff(starts) * np.finfo(np.float32).eps * gross
+    bad = np.flatnonzero(~(np.abs(sums - 1.0) <= tolerance))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    on_date = weights[starts[i] : starts[i + 1]]
+    gross_i = float(np.abs(on_date).sum())
+    if gross_i == 0:
         raise InvalidInputError(
-            f"{side} weights ({column!r}) sum to {float(sums[i])!r} on {dates[i]}, not 1 "
-            f"(tolerance {WEIGHT_SUM_TOLERANCE:g}); weights are fractions of the whole: hold "
-            "cash as a sector (or holding) of its own, or normalise the weights per date"
+            f"there are no {side} weights ({column!r}) on {dates[i]}: every {side} weight "
+            "of the date is 0"
         )
+    if abs(float(sums[i])) <= tolerance[i]:
+        raise InvalidInputError(
+            f"{side} weights ({column!r}) net to zero on {dates[i]} (their absolute values "
+            f"sum to {gross_i:.6g}); attribution needs weights that are fractions of a "
+            "whole summing to 1: give a long/short book's capital (cash) a row of its own"
+        )
+    raise InvalidInputError(
+        f"{side} weights ({column!r}) sum to {float(sums[i])!r} on {dates[i]}, not 1 "
+        f"(tolerance {float(tolerance[i]):.3g}); weights are fractions of the whole: hold "
+        "cash as a sector (or holding) of its own, or normalise the weights per date"
+    )
 
 
 def _label_order(labels: pl.Series) -> np.ndarray:

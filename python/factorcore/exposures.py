@@ -10,12 +10,16 @@ import polars as pl
 from factorcore import _core
 from factorcore._frames import (
     as_frame,
+    bool_arg,
+    check_labels,
     check_numeric,
     count_arg,
     dates_of,
+    first_duplicate,
     float_array,
     float_column,
     halflife_arg,
+    is_long,
     window_arg,
 )
 from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
@@ -40,10 +44,12 @@ def rolling_ols(
     ----------
     y
         Returns, shape (T,) or (T, N). NaN marks a missing return: that row is dropped
-        from that asset's windows only.
+        from that asset's windows only. The masked entries of a NumPy masked array
+        count as missing too.
     x
-        Regressors (factor returns), shape (T, K) or (T,). A NaN in any factor drops the
-        row for every asset; the row still counts towards the window length.
+        Regressors (factor returns), shape (T, K) or (T,). A NaN (or masked entry) in
+        any factor drops the row for every asset; the row still counts towards the
+        window length.
     window
         Rows per window (the window ending at row t covers rows t-window+1..t), or
         ``None`` for an expanding window (rows 0..t).
@@ -61,6 +67,8 @@ def rolling_ols(
         Also return classical OLS t-statistics.
     stats
         Also return ``r2`` and ``resid_vol``; ``False`` computes coefficients only.
+        `intercept`, `tstats` and `stats` must be bools (a
+        :class:`~factorcore.DtypeError` otherwise: ``intercept="no"`` is not false).
 
     Returns
     -------
@@ -97,6 +105,9 @@ def rolling_ols(
     >>> bool(np.isnan(out["coef"][248]).all()), bool(np.isfinite(out["coef"][249]).all())
     (True, True)
     """
+    intercept = bool_arg(intercept, "intercept")
+    tstats = bool_arg(tstats, "tstats")
+    stats = bool_arg(stats, "stats")
     y_array = float_array(y, "y")
     x_array = float_array(x, "x")
     if y_array.ndim not in (1, 2):
@@ -118,9 +129,9 @@ def rolling_ols(
         window=window_arg(window),
         min_periods=None if min_periods is None else count_arg(min_periods, "min_periods"),
         halflife=halflife_arg(halflife),
-        intercept=bool(intercept),
-        stats=bool(stats),
-        tstats=bool(tstats),
+        intercept=intercept,
+        stats=stats,
+        tstats=tstats,
     )
     result: dict[str, np.ndarray] = {}
     for key, value in out.items():
@@ -150,7 +161,10 @@ def rolling_exposures(
     returns
         Wide: a `date` column plus one numeric column per asset. Long: columns `date`,
         `asset` and `value`, one row per (date, asset), in any row order. null and NaN
-        both mean missing.
+        both mean missing; a null asset label is an error. The frame is taken as long
+        when it has the three long columns and its `asset` column holds labels
+        (String, Categorical, Enum or integer), so a wide frame may have float asset
+        columns named `asset` and `return`.
     factors
         Wide: a `date` column plus one numeric column per factor.
     window, min_periods, halflife, intercept, tstats
@@ -187,7 +201,9 @@ def rolling_exposures(
     """
     returns = as_frame(returns, "returns")
     factors = as_frame(factors, "factors")
-    if asset in returns.columns and value in returns.columns and date in returns.columns:
+    intercept = bool_arg(intercept, "intercept")
+    tstats = bool_arg(tstats, "tstats")
+    if is_long(returns, date, asset, value):
         returns = _long_to_wide(returns, date, asset, value)
     return_dates = dates_of(returns, date, "returns")
     factor_dates = dates_of(factors, date, "factors")
@@ -222,9 +238,9 @@ def rolling_exposures(
             window=window,
             min_periods=count_arg(min_periods, "min_periods"),
             halflife=halflife_arg(halflife),
-            intercept=bool(intercept),
+            intercept=intercept,
             stats=True,
-            tstats=bool(tstats),
+            tstats=tstats,
         )
     except NonFiniteError as exc:
         names = assets if exc.input == "returns" else factor_names
@@ -264,10 +280,9 @@ def _output_columns(factors: list[str], intercept: bool, tstats: bool) -> list[s
 
 
 def _long_to_wide(frame: pl.DataFrame, date: str, asset: str, value: str) -> pl.DataFrame:
-    keys = frame.select(date, asset)
-    duplicated = keys.is_duplicated()
-    if duplicated.any():
-        row = keys.filter(duplicated).row(0)
+    check_labels(frame, asset, "returns", date)
+    row = first_duplicate(frame, [date, asset])
+    if row is not None:
         raise InvalidInputError(f"returns has duplicate rows for date {row[0]}, asset {row[1]!r}")
     dates_of(frame, date, "returns", sorted_required=False)
     check_numeric(frame, [value], "returns")

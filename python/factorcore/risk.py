@@ -13,10 +13,14 @@ from factorcore import _core
 from factorcore._frames import (
     as_frame,
     check_dates,
+    check_labels,
     check_numeric,
     count_arg,
     dates_of,
+    first_duplicate,
     float_column,
+    is_long,
+    no_infinite,
     require_columns,
     sector_labels,
 )
@@ -60,7 +64,9 @@ def diversification(
     ----------
     returns
         Wide: a `date` column plus one numeric column per asset. Long: columns `date`,
-        `asset` and `return`. null and NaN mean missing; inf is an error.
+        `asset` and `return` (taken as long when `asset` holds labels: String,
+        Categorical, Enum or integer; a null label is an error). null and NaN mean
+        missing; inf is an error.
     weights
         ``None`` for equal weight over the assets of each window; a mapping
         ``{asset: weight}`` (assets left out weigh 0);
@@ -337,6 +343,13 @@ def factor_bets(
         the portfolio's gross weight on assets without exposures that date (no row, or
         a missing beta). Factors with a missing
         return in a window are left out of that date's scores.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing columns, a null asset label, (date, asset) given twice, an exposure
+        date that `factor_returns` does not have. An infinite exposure or factor
+        return raises :class:`~factorcore.NonFiniteError` naming the column and date.
     """
     exposures = as_frame(exposures, "exposures")
     factor_returns = as_frame(factor_returns, "factor_returns")
@@ -347,7 +360,9 @@ def factor_bets(
     check_numeric(factor_returns, factors, "factor_returns")
     require_columns(exposures, [date, asset, *factors], "exposures")
     check_dates(exposures.get_column(date), "exposures")
+    check_labels(exposures, asset, "exposures", date)
     check_numeric(exposures, factors, "exposures")
+    no_infinite(exposures, factors, "exposures", date, asset)
     if exposures.get_column(date).dtype != factor_dates.dtype:
         raise DtypeError(
             f"exposures dates are {exposures.get_column(date).dtype} but factor_returns "
@@ -363,9 +378,8 @@ def factor_bets(
         pl.col(asset).cast(pl.String).alias("asset"),
         *[pl.col(f).cast(pl.Float64) for f in factors],
     )
-    keys = frame.select(date, "asset")
-    if keys.is_duplicated().any():
-        row = keys.filter(keys.is_duplicated()).row(0)
+    row = first_duplicate(frame, [date, "asset"])
+    if row is not None:
         raise InvalidInputError(f"exposures has duplicate rows for date {row[0]}, asset {row[1]!r}")
     complete = pl.all_horizontal(
         [pl.col(f).is_not_null() & pl.col(f).is_not_nan() for f in factors]
@@ -401,6 +415,7 @@ def factor_bets(
         np.ascontiguousarray(b),
         assets=factors,
         dates=factor_dates,
+        what="factor_returns",
         per_window=True,
         width=width,
         shrinkage=None,
@@ -613,7 +628,7 @@ def _weight_column(
 def _wide_returns(returns: Any, date: str) -> tuple[pl.DataFrame, pl.Series, list[str]]:
     """A wide frame, its dates (checked) and asset column names."""
     frame = as_frame(returns, "returns")
-    if {date, "asset", "return"} <= set(frame.columns):
+    if is_long(frame, date, "asset", "return"):
         frame = _long_to_wide(frame, date, "asset", "return")
     dates = dates_of(frame, date, "returns")
     assets = [c for c in frame.columns if c != date]
@@ -682,6 +697,7 @@ def _snapshot_weights(
         )
     if frame.height == 0:
         raise InvalidInputError("weights has no rows")
+    check_labels(frame, "asset", "weights", date)
     frame = frame.with_columns(pl.col("asset").cast(pl.String))
     unknown = frame.filter(~pl.col("asset").is_in(assets)).get_column("asset").unique()
     if unknown.len():
@@ -696,10 +712,8 @@ def _snapshot_weights(
             f"weights has a missing or infinite weight on {row[date]} for asset "
             f"{row['asset']!r}; weights must be finite"
         )
-    keys = frame.select(date, "asset")
-    duplicated = keys.is_duplicated()
-    if duplicated.any():
-        row = keys.filter(duplicated).row(0)
+    row = first_duplicate(frame, [date, "asset"])
+    if row is not None:
         raise InvalidInputError(f"weights has duplicate rows for date {row[0]}, asset {row[1]!r}")
     wide = frame.pivot(on="asset", index=date, values="weight").sort(date)
     snapshot_dates = wide.get_column(date).to_physical().to_numpy()
@@ -713,13 +727,20 @@ def _snapshot_weights(
     return np.ascontiguousarray(matrix[pick])
 
 
-def _call(function: Any, *args: Any, assets: list[str], dates: pl.Series, **kwargs: Any) -> Any:
-    """Calls the core, naming the asset and date of an infinite value."""
+def _call(
+    function: Any,
+    *args: Any,
+    assets: list[str],
+    dates: pl.Series,
+    what: str = "returns",
+    **kwargs: Any,
+) -> Any:
+    """Calls the core, naming the column (of `what`) and date of an infinite value."""
     try:
         return function(*args, **kwargs)
     except NonFiniteError as exc:
         err = NonFiniteError(
-            f"returns column {assets[exc.column]!r} has an infinite value on "
+            f"{what} column {assets[exc.column]!r} has an infinite value on "
             f"{dates[exc.row]} (row {exc.row}); use null or NaN for missing values"
         )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
