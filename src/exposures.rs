@@ -38,9 +38,21 @@ const SHIFT_SAMPLE: usize = 255;
 /// buffers of 28 rows of lanes with 5 factors) must still fit in the L2 cache, which
 /// they no longer do comfortably at 512 lanes (measured). The pieces of work (groups
 /// times stretches of dates) must also be numerous enough to keep every thread busy.
-fn group_width(n_assets: usize, stretches: usize) -> usize {
+/// With many regressors a lane's sums alone are large: groups are then narrowed so
+/// that a group's state stays within [`GROUP_STATE_BYTES`].
+fn group_width(n_assets: usize, stretches: usize, p: usize) -> usize {
     let groups = (4 * rayon::current_num_threads()).div_ceil(stretches);
-    n_assets.div_ceil(groups).next_multiple_of(8).clamp(8, 384)
+    let width = n_assets.div_ceil(groups).next_multiple_of(8).clamp(8, 384);
+    width.min((GROUP_STATE_BYTES / lane_state_bytes(p)).max(1))
+}
+
+/// The most a group's window state may take when there are many regressors.
+const GROUP_STATE_BYTES: usize = 16 << 20;
+
+/// Bytes of window state per lane on the gap path (the larger): seven buffers of
+/// P (P + 1) / 2 + P + 1 sums (the window's five, the system and its solve's scratch).
+fn lane_state_bytes(p: usize) -> usize {
+    7 * (packed_len(p) + p + 1) * std::mem::size_of::<f64>()
 }
 
 /// A (rows = dates) x (columns = assets) matrix of returns, NaN meaning missing.
@@ -271,7 +283,7 @@ pub fn rolling_ols_into<Y: Panel>(
         return Err(invalid("output buffers must be C-contiguous"));
     }
     let splits = problem.date_splits(rayon::current_num_threads());
-    let lanes = group_width(n, splits.len() + 1);
+    let lanes = group_width(n, splits.len() + 1, p);
     let n_groups = n.div_ceil(lanes);
     // The factors' windows are summed while the groups' returns are scanned.
     let (shared, scans) = rayon::join(

@@ -13,6 +13,7 @@ pub mod factor_attribution;
 pub mod groups;
 pub mod linalg;
 pub mod linking;
+pub mod memory;
 pub mod views;
 pub mod window;
 
