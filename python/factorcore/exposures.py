@@ -242,23 +242,22 @@ def rolling_exposures(
             stats=True,
             tstats=tstats,
         )
-    except NonFiniteError as exc:
-        names = assets if exc.input == "returns" else factor_names
-        err = NonFiniteError(
-            f"{exc.input} column {names[exc.column]!r} has an infinite value on "
-            f"{dates[exc.row]} (row {exc.row}); use null or NaN for missing values"
-        )
-        err.input, err.row, err.column = exc.input, exc.row, exc.column
-        raise err from None
     except InvalidInputError as exc:
+        # NonFiniteError or a value too large: the core names positions, this names them.
         if not hasattr(exc, "column"):
             raise
-        # A finite value too large to compute with.
         names = assets if exc.input == "returns" else factor_names
-        err = InvalidInputError(
-            f"{exc.input} column {names[exc.column]!r} has a value too large to compute with "
-            f"(beyond 1e150 in size) on {dates[exc.row]} (row {exc.row}); rescale the data"
-        )
+        where = f"{exc.input} column {names[exc.column]!r}"
+        on = f"{dates[exc.row]} (row {exc.row})"
+        if isinstance(exc, NonFiniteError):
+            err: InvalidInputError = NonFiniteError(
+                f"{where} has an infinite value on {on}; use null or NaN for missing values"
+            )
+        else:
+            err = InvalidInputError(
+                f"{where} has a value too large to compute with (beyond 1e150 in size) "
+                f"on {on}; rescale the data"
+            )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         raise err from None
     return _long_frame(out, dates, assets, columns, n_min=min_periods)
