@@ -399,6 +399,14 @@ impl<Y: Panel> GroupInput<'_, Y> {
     fn centred_rows(&self) -> RowTile<'_, Y> {
         RowTile::new(self.y, self.first, &self.shift)
     }
+
+    /// Lane `l`'s centred return on row `r` (NaN where missing).
+    fn centred(&self, r: usize, l: usize) -> f64 {
+        let mut value = [0.0];
+        let shift = &self.shift[l..=l];
+        self.y.copy_rows(r, 1, self.first + l, shift, &mut value);
+        value[0]
+    }
 }
 
 /// A few consecutive rows of a group's columns, copied row-major less a shift per
@@ -586,16 +594,13 @@ struct TailRepair {
     found: Vec<usize>,
     /// One lane's entries of the window sums.
     entries: Vec<usize>,
-    /// One row of one lane's return (centred).
-    value: [f64; 1],
 }
 
 impl TailRepair {
-    fn new(per_lane: usize) -> Self {
+    fn new() -> Self {
         Self {
             found: Vec::new(),
-            entries: Vec::with_capacity(per_lane),
-            value: [0.0],
+            entries: Vec::new(),
         }
     }
 
@@ -619,13 +624,27 @@ impl TailRepair {
         self.found.extend((0..lanes).filter(|&l| all || lossy(l)));
     }
 
-    /// Lane `l`'s centred return on row `r` (NaN where missing).
-    fn centred<Y: Panel>(&mut self, input: &GroupInput<'_, Y>, r: usize, l: usize) -> f64 {
-        let shift = &input.shift[l..=l];
-        input
-            .y
-            .copy_rows(r, 1, input.first + l, shift, &mut self.value);
-        self.value[0]
+    /// Sums the tails of the lanes found again, each lane's `per_lane` entries (segment
+    /// k of lane l at k * lanes + l) from `value(r, l, values)` for each row r, into
+    /// `sums` as stepped (the window's own sums when `None`).
+    fn rebuild(
+        &mut self,
+        window: &mut WindowSums,
+        t: usize,
+        (lanes, per_lane): (usize, usize),
+        mut sums: Option<&mut [f64]>,
+        mut value: impl FnMut(usize, usize, &mut [f64]),
+    ) {
+        let Self { found, entries } = self;
+        for &l in found.iter() {
+            entries.clear();
+            entries.extend((0..per_lane).map(|k| k * lanes + l));
+            let fill = |r: usize, values: &mut [f64]| value(r, l, values);
+            match sums.as_deref_mut() {
+                Some(sums) => window.rebuild_tail(t, entries, sums, fill),
+                None => window.rebuild_own_tail(t, entries, fill),
+            }
+        }
     }
 }
 
@@ -978,7 +997,7 @@ impl Problem {
         let (mut entering, mut leaving) = (input.centred_rows(), input.centred_rows());
         let width = (p + 1) * lanes;
         let squares = p * lanes..width;
-        let mut repair = TailRepair::new(p + 1);
+        let mut repair = TailRepair::new();
         let dates = out.dates.clone();
         let mut window = WindowSums::new(width, self.span, self.lambda).resuming_at(dates.start);
         for t in window.first_row()..dates.end {
@@ -1050,23 +1069,16 @@ impl Problem {
         let (p, lanes) = (self.p, input.lanes);
         let sums = window.sums(t).to_vec();
         repair.find(window, t, &sums, &[p], lanes, all);
-        for i in 0..repair.found.len() {
-            let l = repair.found[i];
-            let mut entries = std::mem::take(&mut repair.entries);
-            entries.clear();
-            entries.extend((0..=p).map(|k| k * lanes + l));
-            window.rebuild_own_tail(t, &entries, |r, values| {
-                if !self.row_ok[r] {
-                    values.fill(0.0);
-                    return;
-                }
-                let y = repair.centred(input, r, l);
-                let x = self.design_row(r);
-                values[..p].iter_mut().zip(x).for_each(|(v, &x)| *v = x * y);
-                values[p] = y * y;
-            });
-            repair.entries = entries;
-        }
+        repair.rebuild(window, t, (lanes, p + 1), None, |r, l, values| {
+            if !self.row_ok[r] {
+                values.fill(0.0);
+                return;
+            }
+            let y = input.centred(r, l);
+            let x = self.design_row(r);
+            values[..p].iter_mut().zip(x).for_each(|(v, &x)| *v = x * y);
+            values[p] = y * y;
+        });
     }
 
     /// b = (X'WX)^-1 X'Wy for every lane of a group from the shared inverse, published
@@ -1247,7 +1259,7 @@ impl Problem {
             .map(|i| packed_len(i + 1) - 1)
             .chain([q + p])
             .collect();
-        let mut repair = TailRepair::new(q + p + 1);
+        let mut repair = TailRepair::new();
         for t in window.first_row()..dates.end {
             // Rows enter as packed x_t x_t' per present return, x_t y_t' and y_t^2, summed
             // without being written out. Valid rows per lane: +1 entering, -1 leaving.
@@ -1347,34 +1359,25 @@ impl Problem {
             .collect();
         repair.find(window, t, sums, &segments, lanes, false);
         let mut packed = vec![0.0; q];
-        for i in 0..repair.found.len() {
-            let l = repair.found[i];
-            let mut entries = std::mem::take(&mut repair.entries);
-            entries.clear();
-            entries.extend((0..q + p + 1).map(|k| k * lanes + l));
-            window.rebuild_tail(t, &entries, sums, |r, values| {
-                let y = if self.row_ok[r] {
-                    repair.centred(input, r, l)
-                } else {
-                    f64::NAN
-                };
-                if y.is_nan() {
-                    values.fill(0.0);
-                    return;
-                }
-                let x = self.design_row(r);
-                pack_outer(x, &mut packed);
-                let (masked, rest) = values.split_at_mut(q);
-                masked
-                    .iter_mut()
-                    .zip(&packed)
-                    .for_each(|(v, &a)| *v = a * 1.0);
-                let (scaled, square) = rest.split_at_mut(p);
-                scaled.iter_mut().zip(x).for_each(|(v, &x)| *v = x * y);
-                square[0] = y * y;
-            });
-            repair.entries = entries;
-        }
+        repair.rebuild(window, t, (lanes, q + p + 1), Some(sums), |r, l, values| {
+            let y = if self.row_ok[r] {
+                input.centred(r, l)
+            } else {
+                f64::NAN
+            };
+            if y.is_nan() {
+                values.fill(0.0);
+                return;
+            }
+            let x = self.design_row(r);
+            pack_outer(x, &mut packed);
+            // The products of a present row: x_i x_k * 1, x_k y, y^2.
+            let (masked, rest) = values.split_at_mut(q);
+            masked.copy_from_slice(&packed);
+            let (scaled, square) = rest.split_at_mut(p);
+            scaled.iter_mut().zip(x).for_each(|(v, &x)| *v = x * y);
+            square[0] = y * y;
+        });
     }
 
     /// Publishes one date's fits into the group's output row `row`, across lanes.
