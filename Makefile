@@ -77,7 +77,8 @@ test-python: $(WHEEL_VENV)/.installed  ## Python tests against the installed whe
 
 test: test-rust test-python  ## The whole test suite: cargo tests, then pytest against the release wheel
 
-# Seconds of random inputs per kernel target (fuzz/src/lib.rs has the properties). The
+# Fuzzing: a failure prints FUZZ_REPLAY=<target>:<hex>; rerun it with that variable set, and
+# turn every finding into a plain regression test. Seconds of random inputs per kernel target (fuzz/src/lib.rs has the properties). The
 # fuzz crate shares target/ with `make test-rust`, so after it only two crates build.
 FUZZ_SECONDS ?= 20
 fuzz:  ## Every kernel fuzz target on random inputs for FUZZ_SECONDS each; a failure prints its FUZZ_REPLAY
