@@ -80,7 +80,7 @@ test: test-rust test-python  ## The whole test suite: cargo tests, then pytest a
 # Fuzzing: a failure prints FUZZ_REPLAY=<target>:<hex>; rerun it with that variable set, and
 # turn every finding into a plain regression test. Seconds of random inputs per kernel target (fuzz/src/lib.rs has the properties). The
 # fuzz crate shares target/ with `make test-rust`, so after it only two crates build.
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 15
 fuzz:  ## Every kernel fuzz target on random inputs for FUZZ_SECONDS each; a failure prints its FUZZ_REPLAY
 	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target FUZZ_SECONDS=$(FUZZ_SECONDS) \
 		cargo test --locked --quiet --test fuzz -- --nocapture
