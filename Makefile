@@ -29,7 +29,7 @@ SOURCES := Cargo.toml Cargo.lock pyproject.toml LICENSE \
 
 .DEFAULT_GOAL := help
 .PHONY: help demo readme-charts test test-rust test-python wheel sdist-check develop lint lint-workflows \
-	format bench bench-ci bench-deps bench-quick clean
+	format bench bench-ci bench-deps bench-quick clean fuzz
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -76,6 +76,14 @@ test-python: $(WHEEL_VENV)/.installed  ## Python tests against the installed whe
 	$(NO_RUST) FACTORCORE_TEST_INSTALLED=1 $(WPY) -m pytest tests -q
 
 test: test-rust test-python  ## The whole test suite: cargo tests, then pytest against the release wheel
+
+# Fuzzing: a failure prints FUZZ_REPLAY=<target>:<hex>; rerun it with that variable set, and
+# turn every finding into a plain regression test. Seconds of random inputs per kernel target (fuzz/src/lib.rs has the properties). The
+# fuzz crate shares target/ with `make test-rust`, so after it only two crates build.
+FUZZ_SECONDS ?= 15
+fuzz:  ## Every kernel fuzz target on random inputs for FUZZ_SECONDS each; a failure prints its FUZZ_REPLAY
+	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		cargo test --locked --quiet --test fuzz -- --nocapture
 
 sdist-check: $(STAMP)  ## The sdist builds into a working wheel from a fresh directory
 	rm -rf dist-sdist

@@ -92,7 +92,7 @@ pub fn correlation_clusters(
     linkage: Linkage,
 ) -> Result<(Vec<usize>, Vec<u32>)> {
     check_columns(columns, n_rows)?;
-    check_ends(n_rows, n_rows, &[n_rows - 1])?;
+    check_ends(n_rows, n_rows, &[n_rows.saturating_sub(1)])?;
     let window = Window::gather(columns, 0..n_rows);
     let moving: Vec<usize> = (0..window.assets.len())
         .filter(|&k| window.sumsq[k] > 0.0)
@@ -281,6 +281,13 @@ fn coherence_of(
 mod tests {
     use super::*;
     use faer::Mat;
+
+    /// Found by fuzz/: columns with no rows overflowed `n_rows - 1` (a panic in debug builds).
+    #[test]
+    fn clusters_of_no_rows_are_refused() {
+        let empty: [&[f64]; 2] = [&[], &[]];
+        assert!(correlation_clusters(&empty, 0, 1, Linkage::Average).is_err());
+    }
 
     #[test]
     fn rand_index_of_known_partitions() {

@@ -283,6 +283,9 @@ pub fn risk_contributions(
     })
 }
 
+/// Largest return magnitude whose squares, summed over any window, stay finite.
+const LARGEST_RETURN: f64 = 1e150;
+
 pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
     if columns.is_empty() {
         return Err(invalid("returns have no asset columns"));
@@ -294,8 +297,17 @@ pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
                 c.len()
             )));
         }
-        match c.iter().position(|x| x.is_infinite()) {
-            Some(row) => Err(Error::NonFinite {
+        // Beyond 1e150 a window's sums of squares overflow to inf (found by fuzz/).
+        match c
+            .iter()
+            .position(|x| x.is_infinite() || x.abs() > LARGEST_RETURN)
+        {
+            Some(row) if c[row].is_infinite() => Err(Error::NonFinite {
+                input: "returns",
+                row,
+                column: j,
+            }),
+            Some(row) => Err(Error::TooLarge {
                 input: "returns",
                 row,
                 column: j,
@@ -1076,6 +1088,25 @@ fn solve_small(mut rows: Vec<Vec<f64>>) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzz/ (risk_contributions, diversification): returns near 1e299 gave an
+    /// infinite volatility; they are now refused, naming the row and column.
+    #[test]
+    fn returns_whose_squares_overflow_are_refused() {
+        let big = [1.2573e299, -1.3210e299];
+        let small = [0.01, -0.02];
+        let columns: [&[f64]; 2] = [&small, &big];
+        let too_large = Error::TooLarge {
+            input: "returns",
+            row: 0,
+            column: 1,
+        };
+        let weights = [0.5, 0.5];
+        let risk = risk_contributions(&columns, 2, &weights, Shrinkage::None);
+        assert_eq!(risk.err(), Some(too_large.clone()));
+        let scores = diversification(&columns, 2, &[1], Weights::Equal, &options(2));
+        assert_eq!(scores.err(), Some(too_large));
+    }
 
     fn options(width: usize) -> DiversificationOptions {
         DiversificationOptions {
