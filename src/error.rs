@@ -14,10 +14,10 @@ pub enum Error {
         row: usize,
         column: usize,
     },
-    /// A finite value too large to compute with: its square, summed over a window,
-    /// would overflow.
-    #[error("{input} has a value too large to compute with (beyond 1e150 in size) at row {row}, column {column}; rescale the data")]
-    TooLarge {
+    /// A finite value too large or too small (but not zero) to compute with: its
+    /// square, summed over a window, would overflow or underflow (see [`in_range`]).
+    #[error("{input} has a value too large or too small to compute with at row {row}, column {column}: nonzero values must lie between 1e-150 and 1e150 in size; rescale the data")]
+    OutOfRange {
         input: &'static str,
         row: usize,
         column: usize,
@@ -29,6 +29,62 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Sizes of the nonzero data values the kernels compute with: sums of up to 2^32 of
+/// their squares and cross-products neither overflow nor fall into subnormals.
+pub const SMALLEST_VALUE: f64 = 1e-150;
+pub const LARGEST_VALUE: f64 = 1e150;
+
+/// Whether `v` is zero, NaN (missing) or of a size the kernels compute with;
+/// infinities are out of range too. Branch-free, so that scans vectorise.
+#[inline(always)]
+pub fn in_range(v: f64) -> bool {
+    let size = v.abs();
+    (size <= LARGEST_VALUE) & ((size >= SMALLEST_VALUE) | (size == 0.0)) | v.is_nan()
+}
+
+/// The error for `v` at (`row`, `column`) of `input` when it is not [`in_range`].
+#[inline(always)]
+pub fn range_error(v: f64, input: &'static str, row: usize, column: usize) -> Option<Error> {
+    if v.is_infinite() {
+        Some(Error::NonFinite { input, row, column })
+    } else if !in_range(v) {
+        Some(Error::OutOfRange { input, row, column })
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn zero_nan_and_sizes_from_1e_150_to_1e150_are_in_range() {
+        for v in [0.0, -0.0, f64::NAN, 1e-150, -1e150, 0.01, 1e100] {
+            assert!(in_range(v), "{v:e}");
+        }
+        for v in [
+            f64::INFINITY,
+            -f64::INFINITY,
+            1.1e150,
+            -1e300,
+            9e-151,
+            5e-324,
+        ] {
+            assert!(!in_range(v), "{v:e}");
+        }
+        assert!(matches!(
+            range_error(1e-200, "x", 1, 2),
+            Some(Error::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            range_error(f64::INFINITY, "x", 1, 2),
+            Some(Error::NonFinite { .. })
+        ));
+        assert_eq!(range_error(0.5, "x", 1, 2), None);
+    }
+}
 
 pub(crate) fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidInput(message.into())

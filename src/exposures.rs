@@ -23,7 +23,7 @@ use ndarray::{
 
 use rayon::prelude::*;
 
-use crate::error::{invalid, Error, Result};
+use crate::error::{in_range, invalid, range_error, Result};
 use crate::linalg::{self, packed_len};
 use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 
@@ -726,7 +726,7 @@ impl Problem {
 
         let mut row_ok = vec![true; t_len];
         for ((t, f), &v) in x.indexed_iter() {
-            if let Some(error) = out_of_range(v, "factors", t, f) {
+            if let Some(error) = range_error(v, "factors", t, f) {
                 return Err(error);
             }
             row_ok[t] &= !v.is_nan();
@@ -915,19 +915,19 @@ impl Problem {
                     *c += usize::from(!nan);
                     missing += usize::from(nan);
                     // Also true for an infinity, false for NaN.
-                    infinite |= v.abs() > LARGEST_VALUE;
+                    infinite |= !in_range(v);
                 }
                 if self.intercept && t % stride == 0 {
                     sample.extend_from_slice(row);
                 }
             } else {
-                infinite = row.iter().any(|v| v.abs() > LARGEST_VALUE);
+                infinite = row.iter().any(|&v| !in_range(v));
             }
             if infinite {
                 let error = row
                     .iter()
                     .enumerate()
-                    .find_map(|(l, &v)| out_of_range(v, "returns", t, first + l))
+                    .find_map(|(l, &v)| range_error(v, "returns", t, first + l))
                     .expect("a value out of range");
                 return Err(error);
             }
@@ -1643,22 +1643,6 @@ fn median(mut values: Vec<f64>) -> f64 {
     *values.select_nth_unstable_by(middle, f64::total_cmp).1
 }
 
-/// Magnitude beyond which a value is refused: window sums of squares of up to 2^32
-/// such values stay far from overflow.
-const LARGEST_VALUE: f64 = 1e150;
-
-/// The error for an infinite or too large value, `None` for a finite usable one or NaN.
-#[inline(always)]
-fn out_of_range(v: f64, input: &'static str, row: usize, column: usize) -> Option<Error> {
-    if v.is_infinite() {
-        Some(Error::NonFinite { input, row, column })
-    } else if v.abs() > LARGEST_VALUE {
-        Some(Error::TooLarge { input, row, column })
-    } else {
-        None
-    }
-}
-
 /// The lower triangle of x x', row by row.
 #[inline(always)]
 fn pack_outer(x: &[f64], out: &mut [f64]) {
@@ -1674,6 +1658,7 @@ fn pack_outer(x: &[f64], out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use faer::linalg::solvers::DenseSolveCore;
     use faer::prelude::*;
     use rand::{Rng, SeedableRng};

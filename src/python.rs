@@ -52,9 +52,9 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             let _ = value.setattr("column", column);
             err
         }
-        Error::TooLarge { input, row, column } => {
+        Error::OutOfRange { input, row, column } => {
             let err =
-                InvalidInputError::new_err(Error::TooLarge { input, row, column }.to_string());
+                InvalidInputError::new_err(Error::OutOfRange { input, row, column }.to_string());
             // The Python layer turns row/column positions into dates and names.
             let value = err.value(py);
             let _ = value.setattr("input", input);

@@ -163,15 +163,18 @@ def test_weighted_r2_stays_between_zero_and_one():
         assert abs(r2[t] - fit.rsquared) <= 1e-6, f"t={t}"
 
 
+@pytest.mark.parametrize("value", [1e300, -1e300, 1e-155, -1e-300])
 @pytest.mark.parametrize("where", ["factors", "returns"])
-def test_values_too_large_to_square_are_refused(where):
-    """Item 12: inputs near 1e308 gave NaN coefficients next to resid_vol 0.0."""
+def test_values_too_large_or_too_small_to_square_are_refused(where, value):
+    """Item 12: inputs near 1e308 gave NaN coefficients next to resid_vol 0.0, and (found
+    by the fuzz targets) a factor of 1e-155 gave an infinite coefficient: its square
+    underflows."""
     y, x = market()
     if where == "factors":
-        x[17, 1] = 1e300
+        x[17, 1] = value
     else:
-        y[17, 3] = -1e300
-    with pytest.raises(fc.InvalidInputError, match="too large"):
+        y[17, 3] = value
+    with pytest.raises(fc.InvalidInputError, match="too large or too small"):
         fc.rolling_ols(y, x, window=W)
     dates = make_dates(T)
     returns = wide_frame(dates, y, ["a", "b", "c", "d"])

@@ -90,8 +90,8 @@ def rolling_ols(
     are centred on medians before summing, and a window's sums are summed again from its
     rows when a large value has just left it. A residual sum of squares at the rounding
     level of the fit counts as a perfect fit (``resid_vol`` 0, t-statistics NaN); R² is
-    kept in [0, 1]. Values larger than 1e150 in size (whose squares would overflow the
-    window sums) raise :class:`~factorcore.InvalidInputError`.
+    kept in [0, 1]. Nonzero values outside 1e-150 to 1e150 in size (whose squares would
+    overflow, or underflow, the window sums) raise :class:`~factorcore.InvalidInputError`.
 
     Examples
     --------
@@ -255,8 +255,8 @@ def rolling_exposures(
             )
         else:
             err = InvalidInputError(
-                f"{where} has a value too large to compute with (beyond 1e150 in size) "
-                f"on {on}; rescale the data"
+                f"{where} has a value too large or too small to compute with on {on}: "
+                "nonzero values must lie between 1e-150 and 1e150 in size; rescale the data"
             )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         raise err from None
