@@ -18,6 +18,10 @@ pub enum Error {
     /// let the Python layer name the row's date and keys.
     #[error("row {row}: {problem}")]
     AtRow { row: usize, problem: String },
+    /// The call was asked to stop (see [`crate::interrupt::Interrupt`]); the bindings
+    /// raise the KeyboardInterrupt that asked for it.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -7,7 +7,7 @@ use numpy::{
     PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
 
@@ -60,6 +60,7 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             let _ = value.setattr("problem", problem);
             err
         }
+        Error::Interrupted => PyKeyboardInterrupt::new_err("factorcore call interrupted"),
     }
 }
 
