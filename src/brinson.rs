@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::error::{at_row, invalid, Error, Result};
+use crate::interrupt::Interrupt;
 use rustc_hash::FxHashMap;
 
 use crate::groups::{repeated, GroupTable, Keys};
@@ -253,7 +254,13 @@ impl Repeats {
     }
 }
 
-pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<SectorEffects> {
+/// The effects of every date and sector. Once `interrupt` is set the call stops at the
+/// next date or sector with [`Error::Interrupted`].
+pub fn brinson(
+    input: &BrinsonInput<'_>,
+    options: BrinsonOptions,
+    interrupt: &Interrupt,
+) -> Result<SectorEffects> {
     let n_rows = input.sectors.len();
     let sides = [input.portfolio, input.benchmark];
     if sides
@@ -280,7 +287,10 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
                 asset_keys: Repeats::default(),
                 sums: DateSums::default(),
             },
-            |scratch, run| reduce_date(input, run[0]..run[1], scratch, max_sector, options),
+            |scratch, run| {
+                interrupt.check()?;
+                reduce_date(input, run[0]..run[1], scratch, max_sector, options)
+            },
         )
         .collect();
     // Codes in order of first appearance over the whole table, then a dense grid.
@@ -290,6 +300,8 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
     for (d, date) in per_date.into_iter().enumerate() {
         let date = date?;
         for key in &date.keys {
+            // Per sector: a date can hold a great many.
+            interrupt.check()?;
             codes.entry(*key).or_insert_with(|| {
                 let run = input.date_starts[d]..input.date_starts[d + 1];
                 sector_rows.push(first_row_of(input, run, *key));
@@ -301,6 +313,7 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
     let n_sectors = sector_rows.len();
     let mut cells = vec![SectorCell::default(); dates.len() * n_sectors];
     for (d, date) in dates.iter().enumerate() {
+        interrupt.check()?;
         for (key, cell) in date.keys.iter().zip(&date.cells) {
             cells[d * n_sectors + codes[key]] = *cell;
         }
@@ -569,9 +582,13 @@ mod tests {
                 names: ("wb", "rb"),
             },
         };
-        brinson(&input, BrinsonOptions { method, top_down })
-            .unwrap()
-            .cells
+        brinson(
+            &input,
+            BrinsonOptions { method, top_down },
+            &Interrupt::new(),
+        )
+        .unwrap()
+        .cells
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -638,7 +655,7 @@ mod tests {
             method: BrinsonMethod::Fachler,
             top_down: false,
         };
-        let out = brinson(&input, options).unwrap();
+        let out = brinson(&input, options, &Interrupt::new()).unwrap();
         let [a, b] = [out.cells[0], out.cells[1]];
         assert!(close(a.rp, 0.25 * 0.01 + 0.75 * 0.03) && close(a.rb, 0.01));
         assert_eq!(
@@ -649,7 +666,9 @@ mod tests {
             assets: Some(Keys::U32(&[0, 1, 0])),
             ..input
         };
-        let err = brinson(&duplicate, options).err().unwrap();
+        let err = brinson(&duplicate, options, &Interrupt::new())
+            .err()
+            .unwrap();
         assert_eq!(err, at_row(2, "asset appears twice on this date"));
     }
 
@@ -687,7 +706,7 @@ mod tests {
                 method: BrinsonMethod::Fachler,
                 top_down: false,
             };
-            brinson(&input, options).map(|out| out.cells)
+            brinson(&input, options, &Interrupt::new()).map(|out| out.cells)
         };
         let direct = run(Keys::U8(&sectors), Keys::U16(&codes)).unwrap();
         let probed = run(Keys::U64(&sector_hashes), Keys::U64(&asset_hashes)).unwrap();
@@ -700,5 +719,38 @@ mod tests {
         twice[11] = twice[10];
         let err = run(Keys::U64(&sector_hashes), Keys::U64(&twice)).unwrap_err();
         assert_eq!(err, at_row(11, "asset appears twice on this date"));
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_the_call_with_an_error() {
+        let n_dates = 200;
+        let date_starts: Vec<usize> = (0..=n_dates).map(|d| 3 * d).collect();
+        let sectors: Vec<u8> = (0..3 * n_dates).map(|r| (r % 3) as u8).collect();
+        let w = vec![1.0 / 3.0; 3 * n_dates];
+        let r = vec![0.01; 3 * n_dates];
+        let side = Side {
+            weight: &w,
+            ret: &r,
+            names: ("wp", "rp"),
+        };
+        let input = BrinsonInput {
+            date_starts: &date_starts,
+            sectors: Keys::U8(&sectors),
+            assets: None,
+            portfolio: side,
+            benchmark: side,
+        };
+        let options = BrinsonOptions {
+            method: BrinsonMethod::Fachler,
+            top_down: false,
+        };
+        let out = brinson(&input, options, &Interrupt::new()).unwrap();
+        assert_eq!(out.cells.len(), 3 * n_dates);
+        let stop = Interrupt::new();
+        stop.set();
+        assert_eq!(
+            brinson(&input, options, &stop).err(),
+            Some(Error::Interrupted)
+        );
     }
 }

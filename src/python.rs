@@ -1,5 +1,9 @@
-//! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, release
-//! the GIL while a kernel fills them in place. No maths here.
+//! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, run the
+//! kernel with the GIL released (see [`run`]: Ctrl-C stops it, a panic becomes an
+//! `InternalError`). No maths here.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
 use ndarray::Array2;
 use numpy::{
@@ -7,7 +11,7 @@ use numpy::{
     PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
 
@@ -18,6 +22,7 @@ use crate::error::Error;
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
 use crate::factor_attribution::{self, FactorInput};
 use crate::groups::{self, Keys};
+use crate::interrupt::{on_pool, Interrupt};
 use crate::linking::{self, LinkMethod, Linking, SectorRows};
 use crate::views::StringViews;
 
@@ -38,6 +43,12 @@ create_exception!(
     DtypeError,
     PyTypeError,
     "An input of the wrong type or dtype."
+);
+create_exception!(
+    factorcore,
+    InternalError,
+    PyRuntimeError,
+    "A bug in factorcore: the core failed an internal check (a Rust panic). Please report it."
 );
 
 fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
@@ -61,6 +72,62 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             err
         }
         Error::Interrupted => PyKeyboardInterrupt::new_err("factorcore call interrupted"),
+    }
+}
+
+/// How long the calling thread waits for a kernel before it looks for signals again.
+const SIGNAL_SLICE: Duration = Duration::from_millis(20);
+
+/// Runs a kernel with the GIL released, on the rayon pool, while the calling thread
+/// waits in short slices and checks for signals between them (re-attaching briefly).
+/// When a signal handler raises (Ctrl-C: KeyboardInterrupt), the call's [`Interrupt`]
+/// is set, the kernel stops at its next check, and once it has returned (no worker is
+/// left running) that exception is raised. A panic in the kernel, rayon workers
+/// included, becomes an [`InternalError`] naming `name`.
+fn run<T: Send>(
+    py: Python<'_>,
+    name: &str,
+    kernel: impl FnOnce(&Interrupt) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let interrupt = Interrupt::new();
+    let (outcome, signal) = py.detach(|| {
+        let interrupt = &interrupt;
+        let work = move || panic::catch_unwind(AssertUnwindSafe(move || kernel(interrupt)));
+        on_pool(work, |job| {
+            let mut signal = None;
+            loop {
+                match job.wait(SIGNAL_SLICE) {
+                    Some(outcome) => {
+                        let lost = || Box::new("the kernel ended without a result") as _;
+                        return (outcome.unwrap_or_else(|| Err(lost())), signal);
+                    }
+                    None if signal.is_none() => {
+                        if let Err(err) = Python::attach(|py| py.check_signals()) {
+                            interrupt.set();
+                            signal = Some(err);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        })
+    });
+    // The handler's exception, whatever the kernel managed to do meanwhile.
+    if let Some(err) = signal {
+        return Err(err);
+    }
+    match outcome {
+        Ok(result) => result.map_err(|e| to_py_err(py, e)),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(InternalError::new_err(format!(
+                "internal error in factorcore's {name} (please report it): {message}"
+            )))
+        }
     }
 }
 
@@ -101,8 +168,9 @@ fn fit<'py, Y: Panel + Send>(
             resid_vol: resid_vol_rw.as_mut().map(|a| a.as_array_mut()),
             n_obs: n_obs_rw.as_array_mut(),
         };
-        py.detach(|| exposures::rolling_ols_into(&y, x, &options, views))
-            .map_err(|e| to_py_err(py, e))?;
+        run(py, "rolling_ols", |stop| {
+            exposures::rolling_ols_into(&y, x, &options, views, stop)
+        })?;
     }
     let out = PyDict::new(py);
     out.set_item("coef", coef)?;
@@ -307,22 +375,24 @@ fn brinson_effects<'py>(
         },
     };
     let options = BrinsonOptions { method, top_down };
-    let result = py
-        .detach(|| brinson::brinson(&input, options))
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "brinson", |stop| {
+        brinson::brinson(&input, options, stop)
+    })?;
     let shape = (date_starts.len() - 1, result.n_sectors);
     let out = PyDict::new(py);
-    let column = |f: fn(&brinson::SectorCell) -> f64| {
+    let column = |f: fn(&brinson::SectorCell) -> f64| -> PyResult<_> {
+        // Each column is as large as the (date x sector) grid: let Ctrl-C in between.
+        py.check_signals()?;
         let values = result.cells.iter().map(f).collect();
-        Array2::from_shape_vec(shape, values).expect("cells are date × sector")
+        Ok(Array2::from_shape_vec(shape, values).expect("cells are date × sector"))
     };
-    out.set_item("wp", column(|c| c.wp).into_pyarray(py))?;
-    out.set_item("wb", column(|c| c.wb).into_pyarray(py))?;
-    out.set_item("rp", column(|c| c.rp).into_pyarray(py))?;
-    out.set_item("rb", column(|c| c.rb).into_pyarray(py))?;
-    out.set_item("allocation", column(|c| c.allocation).into_pyarray(py))?;
-    out.set_item("selection", column(|c| c.selection).into_pyarray(py))?;
-    out.set_item("interaction", column(|c| c.interaction).into_pyarray(py))?;
+    out.set_item("wp", column(|c| c.wp)?.into_pyarray(py))?;
+    out.set_item("wb", column(|c| c.wb)?.into_pyarray(py))?;
+    out.set_item("rp", column(|c| c.rp)?.into_pyarray(py))?;
+    out.set_item("rb", column(|c| c.rb)?.into_pyarray(py))?;
+    out.set_item("allocation", column(|c| c.allocation)?.into_pyarray(py))?;
+    out.set_item("selection", column(|c| c.selection)?.into_pyarray(py))?;
+    out.set_item("interaction", column(|c| c.interaction)?.into_pyarray(py))?;
     let rows = result.cells.iter().map(|c| c.rows).collect();
     let rows = Array2::from_shape_vec(shape, rows).expect("cells are date × sector");
     out.set_item("rows", rows.into_pyarray(py))?;
@@ -377,9 +447,7 @@ fn link_sectors<'py>(
         selection: slice(&selection)?,
         interaction: slice(&interaction)?,
     };
-    let linked = py
-        .detach(|| linking::link_sectors(&rows, linking))
-        .map_err(|e| to_py_err(py, e))?;
+    let linked = run(py, "link", |_| linking::link_sectors(&rows, linking))?;
     let out = PyDict::new(py);
     out.set_item("sector_rows", usizes(py, linked.sector_rows))?;
     out.set_item("allocation", linked.allocation.into_pyarray(py))?;
@@ -407,9 +475,9 @@ fn link<'py>(
         .as_slice()
         .map_err(|_| InvalidInputError::new_err("effects must be C-contiguous"))?;
     let (rp, rb) = (slice(&rp)?, slice(&rb)?);
-    let linked = py
-        .detach(|| linking::link(rp, rb, effects, n_effects, method))
-        .map_err(|e| to_py_err(py, e))?;
+    let linked = run(py, "link", |_| {
+        linking::link(rp, rb, effects, n_effects, method)
+    })?;
     Ok(linked.into_pyarray(py))
 }
 
@@ -442,12 +510,10 @@ fn factor_contributions<'py>(
             .as_slice()
             .map_err(|_| InvalidInputError::new_err("factor returns must be C-contiguous"))?,
     };
-    let result = py
-        .detach(|| {
-            groups::first_repeat(&date_starts, assets, "asset")?;
-            factor_attribution::factor_contributions(&input)
-        })
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "factor_attribution", |_| {
+        groups::first_repeat(&date_starts, assets, "asset")?;
+        factor_attribution::factor_contributions(&input)
+    })?;
     let periods = date_starts.len() - 1;
     let contributions = Array2::from_shape_vec((periods, betas.len()), result.contributions)
         .expect("contributions are period × factor");
@@ -507,9 +573,9 @@ fn diversification_scores<'py>(
         shrinkage: shrinkage_of(shrinkage)?,
         max_iter,
     };
-    let scores = py
-        .detach(|| diversification::diversification(&columns, n_rows, &ends, weights, &options))
-        .map_err(|e| to_py_err(py, e))?;
+    let scores = run(py, "diversification", |stop| {
+        diversification::diversification(&columns, n_rows, &ends, weights, &options, stop)
+    })?;
     let out = PyDict::new(py);
     out.set_item("end_row", usizes(py, scores.end_row))?;
     out.set_item("n_assets", scores.n_assets.into_pyarray(py))?;
@@ -542,9 +608,9 @@ fn risk_contributions<'py>(
     let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
     let weights = slice(&weights)?;
     let shrinkage = shrinkage_of(shrinkage)?;
-    let result = py
-        .detach(|| diversification::risk_contributions(&columns, n_rows, weights, shrinkage))
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "risk_contributions", |_| {
+        diversification::risk_contributions(&columns, n_rows, weights, shrinkage)
+    })?;
     let out = PyDict::new(py);
     out.set_item("volatility", result.volatility.into_pyarray(py))?;
     out.set_item("marginal", result.marginal.into_pyarray(py))?;
@@ -578,9 +644,9 @@ fn correlation_clusters<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
     let linkage = linkage_of(linkage)?;
-    let (assets, labels) = py
-        .detach(|| clusters::correlation_clusters(&columns, n_rows, n_clusters, linkage))
-        .map_err(|e| to_py_err(py, e))?;
+    let (assets, labels) = run(py, "correlation_clusters", |stop| {
+        clusters::correlation_clusters(&columns, n_rows, n_clusters, linkage, stop)
+    })?;
     let out = PyDict::new(py);
     out.set_item("assets", usizes(py, assets))?;
     out.set_item("clusters", labels.into_pyarray(py))?;
@@ -605,11 +671,11 @@ fn sector_coherence<'py>(
     let ends: Vec<usize> = slice(&ends)?.iter().map(|&e| e as usize).collect();
     let sectors = slice(&sectors)?;
     let linkage = linkage_of(linkage)?;
-    let result = py
-        .detach(|| {
-            clusters::sector_coherence(&columns, n_rows, &ends, width, sectors, n_clusters, linkage)
-        })
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "sector_coherence", |stop| {
+        clusters::sector_coherence(
+            &columns, n_rows, &ends, width, sectors, n_clusters, linkage, stop,
+        )
+    })?;
     let out = PyDict::new(py);
     out.set_item("window", usizes(py, result.window))?;
     out.set_item("sector", result.sector.into_pyarray(py))?;
@@ -636,6 +702,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("NonFiniteError", py.get_type::<NonFiniteError>())?;
     m.add("DtypeError", py.get_type::<DtypeError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_function(wrap_pyfunction!(rolling_ols, m)?)?;
     m.add_function(wrap_pyfunction!(rolling_ols_columns, m)?)?;
     m.add_function(wrap_pyfunction!(brinson_effects, m)?)?;
