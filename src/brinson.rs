@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{at_row, invalid, Error, Result};
+use crate::error::{at_row, invalid, try_filled, Error, Result};
 use crate::interrupt::Interrupt;
 use rustc_hash::FxHashMap;
 
@@ -311,7 +311,13 @@ pub fn brinson(
         dates.push(date);
     }
     let n_sectors = sector_rows.len();
-    let mut cells = vec![SectorCell::default(); dates.len() * n_sectors];
+    // Dense (date x sector): far larger than the input when sectors come and go.
+    let grid = dates.len().saturating_mul(n_sectors);
+    let mut cells = try_filled(
+        grid,
+        SectorCell::default(),
+        "brinson's (date x sector) cells",
+    )?;
     for (d, date) in dates.iter().enumerate() {
         interrupt.check()?;
         for (key, cell) in date.keys.iter().zip(&date.cells) {

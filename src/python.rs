@@ -5,20 +5,21 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use ndarray::Array2;
+use ndarray::{Array2, Dimension};
 use numpy::{
-    IntoPyArray, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
+    IntoPyArray, PyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
+use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict, PyTuple};
 
 use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
 use crate::clusters::{self, Linkage};
 use crate::diversification::{self, DiversificationOptions, Shrinkage, Weights};
-use crate::error::Error;
+use crate::error::{bytes_text, try_filled, Error};
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
 use crate::factor_attribution::{self, FactorInput};
 use crate::groups::{self, Keys};
@@ -72,6 +73,7 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             err
         }
         Error::Interrupted => PyKeyboardInterrupt::new_err("factorcore call interrupted"),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(error.to_string()),
     }
 }
 
@@ -131,6 +133,36 @@ fn run<T: Send>(
     }
 }
 
+/// A zeroed NumPy array for output `name` of `binding`, or a MemoryError that names its
+/// size and the size of all outputs (`total_bytes`) when it cannot be allocated
+/// (`PyArray::zeros` would panic instead).
+fn zeros<'py, T: numpy::Element, D: Dimension>(
+    py: Python<'py>,
+    (binding, name): (&str, &str),
+    shape: &[usize],
+    total_bytes: Option<usize>,
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    let numpy = py.import("numpy")?;
+    let dims = PyTuple::new(py, shape)?;
+    match numpy.call_method1("zeros", (dims, numpy::dtype::<T>(py))) {
+        Ok(array) => Ok(array.cast_into::<PyArray<T, D>>()?),
+        Err(err) if err.is_instance_of::<PyMemoryError>(py) => {
+            let bytes = shape
+                .iter()
+                .try_fold(std::mem::size_of::<T>(), |b, &d| b.checked_mul(d));
+            let refused = PyMemoryError::new_err(format!(
+                "{binding}: could not allocate {} for the {name} output {shape:?}; all outputs \
+                 together need {}. Pass fewer dates or assets per call",
+                bytes_text(bytes),
+                bytes_text(total_bytes),
+            ));
+            refused.set_cause(py, Some(err));
+            Err(refused)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Allocates the outputs as NumPy arrays and lets the kernel fill them in place.
 fn fit<'py, Y: Panel + Send>(
     py: Python<'py>,
@@ -144,17 +176,27 @@ fn fit<'py, Y: Panel + Send>(
         y.n_cols(),
         x.ncols() + usize::from(options.intercept),
     );
-    let coef = PyArray3::<f64>::zeros(py, [p, t_len, n], false);
+    // (P, T, N) float64 planes for coef (and tstat), (T, N) for the rest.
+    let plane = t_len.checked_mul(n);
+    let f64_planes = p * (1 + usize::from(options.tstats)) + 2 * usize::from(options.stats);
+    let total_bytes = plane
+        .and_then(|plane| plane.checked_mul(8 * f64_planes + 4))
+        .filter(|&b| b <= isize::MAX as usize);
+    let name = |output| ("rolling_ols", output);
+    let coef = zeros::<f64, _>(py, name("coef"), &[p, t_len, n], total_bytes)?;
     let tstat = options
         .tstats
-        .then(|| PyArray3::<f64>::zeros(py, [p, t_len, n], false));
+        .then(|| zeros::<f64, _>(py, name("tstat"), &[p, t_len, n], total_bytes))
+        .transpose()?;
     let r2 = options
         .stats
-        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
+        .then(|| zeros::<f64, _>(py, name("r2"), &[t_len, n], total_bytes))
+        .transpose()?;
     let resid_vol = options
         .stats
-        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
-    let n_obs = PyArray2::<u32>::zeros(py, [t_len, n], false);
+        .then(|| zeros::<f64, _>(py, name("resid_vol"), &[t_len, n], total_bytes))
+        .transpose()?;
+    let n_obs = zeros::<u32, _>(py, name("n_obs"), &[t_len, n], total_bytes)?;
     {
         let mut coef_rw = coef.readwrite();
         let mut tstat_rw = tstat.as_ref().map(|a| a.readwrite());
@@ -315,6 +357,13 @@ impl DateColumn<'_> {
     }
 }
 
+/// A row-major (rows, columns) array of `values`.
+fn grid<T>(shape: (usize, usize), values: Vec<T>) -> PyResult<Array2<T>> {
+    Array2::from_shape_vec(shape, values).map_err(|e| {
+        InternalError::new_err(format!("internal error in factorcore: output shape: {e}"))
+    })
+}
+
 fn usizes(py: Python<'_>, values: Vec<usize>) -> Bound<'_, numpy::PyArray1<u64>> {
     values
         .into_iter()
@@ -383,19 +432,27 @@ fn brinson_effects<'py>(
     let column = |f: fn(&brinson::SectorCell) -> f64| -> PyResult<_> {
         // Each column is as large as the (date x sector) grid: let Ctrl-C in between.
         py.check_signals()?;
-        let values = result.cells.iter().map(f).collect();
-        Ok(Array2::from_shape_vec(shape, values).expect("cells are date × sector"))
+        let mut values = try_filled(result.cells.len(), 0.0, "a brinson output column")
+            .map_err(|e| to_py_err(py, e))?;
+        values
+            .iter_mut()
+            .zip(&result.cells)
+            .for_each(|(v, c)| *v = f(c));
+        Ok(grid(shape, values)?.into_pyarray(py))
     };
-    out.set_item("wp", column(|c| c.wp)?.into_pyarray(py))?;
-    out.set_item("wb", column(|c| c.wb)?.into_pyarray(py))?;
-    out.set_item("rp", column(|c| c.rp)?.into_pyarray(py))?;
-    out.set_item("rb", column(|c| c.rb)?.into_pyarray(py))?;
-    out.set_item("allocation", column(|c| c.allocation)?.into_pyarray(py))?;
-    out.set_item("selection", column(|c| c.selection)?.into_pyarray(py))?;
-    out.set_item("interaction", column(|c| c.interaction)?.into_pyarray(py))?;
-    let rows = result.cells.iter().map(|c| c.rows).collect();
-    let rows = Array2::from_shape_vec(shape, rows).expect("cells are date × sector");
-    out.set_item("rows", rows.into_pyarray(py))?;
+    out.set_item("wp", column(|c| c.wp)?)?;
+    out.set_item("wb", column(|c| c.wb)?)?;
+    out.set_item("rp", column(|c| c.rp)?)?;
+    out.set_item("rb", column(|c| c.rb)?)?;
+    out.set_item("allocation", column(|c| c.allocation)?)?;
+    out.set_item("selection", column(|c| c.selection)?)?;
+    out.set_item("interaction", column(|c| c.interaction)?)?;
+    let mut rows = try_filled(result.cells.len(), 0u32, "brinson's rows output")
+        .map_err(|e| to_py_err(py, e))?;
+    rows.iter_mut()
+        .zip(&result.cells)
+        .for_each(|(r, c)| *r = c.rows);
+    out.set_item("rows", grid(shape, rows)?.into_pyarray(py))?;
     out.set_item("sector_rows", usizes(py, result.sector_rows))?;
     out.set_item("date_starts", usizes(py, date_starts))?;
     Ok(out)
@@ -515,8 +572,7 @@ fn factor_contributions<'py>(
         factor_attribution::factor_contributions(&input)
     })?;
     let periods = date_starts.len() - 1;
-    let contributions = Array2::from_shape_vec((periods, betas.len()), result.contributions)
-        .expect("contributions are period × factor");
+    let contributions = grid((periods, betas.len()), result.contributions)?;
     let out = PyDict::new(py);
     out.set_item("rp", result.rp.into_pyarray(py))?;
     out.set_item("rb", result.rb.into_pyarray(py))?;

@@ -19,6 +19,8 @@ Beyond bad input:
   of a second; its worker threads stop before the exception is raised, and the next
   call works as usual. A signal handler of your own that raises another exception
   stops the computation the same way, with that exception.
+- ``MemoryError``: an output too large to allocate, with a message naming the output
+  and the size asked for.
 - :class:`InternalError` (a ``RuntimeError``): a bug in factorcore (an internal check
   failed in the compiled core). The message names the function; please report it.
 """
