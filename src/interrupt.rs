@@ -55,8 +55,9 @@ impl Interrupt {
 /// wait for it, e.g. in slices between looks for Ctrl-C, and returns what `watch`
 /// returns once `work` is over. `work` may borrow from the caller: it is over before
 /// this returns, even when `watch` unwinds. A pool thread is already running, so this
-/// costs a queue push, not a thread spawn. `work` must not unwind (rayon aborts the
-/// process on a panic in a spawned job): catch panics inside it.
+/// costs a queue push, not a thread spawn; on a pool thread `work` runs in place first.
+/// `work` must not unwind (rayon aborts the process on a panic in a spawned job):
+/// catch panics inside it.
 pub fn on_pool<'a, R: Send + 'a, W>(
     work: impl FnOnce() -> R + Send + 'a,
     watch: impl FnOnce(&mut PoolJob<'a, R>) -> W,
@@ -67,12 +68,17 @@ pub fn on_pool<'a, R: Send + 'a, W>(
     let job: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
         let _ = done.send(work());
     });
-    // SAFETY: rayon wants a 'static job, but this one borrows for 'a. It is over before
-    // this function returns or unwinds: `job` below is only lent to `watch` (so it
-    // cannot be leaked), and its drop blocks until the result was sent or the job is
-    // gone (the channel disconnected), unless `wait` has already seen one of the two.
-    let spawned: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
-    rayon::spawn(spawned);
+    if rayon::current_thread_index().is_some() {
+        // Already on a pool thread: waiting here for another one could deadlock the pool.
+        job();
+    } else {
+        // SAFETY: rayon wants a 'static job, but this one borrows for 'a. It is over
+        // before this function returns or unwinds: `job` below is only lent to `watch`
+        // (so it cannot be leaked), and its drop blocks until the result was sent or
+        // the job is gone (the channel disconnected), unless `wait` saw one of the two.
+        let spawned: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
+        rayon::spawn(spawned);
+    }
     let mut job = PoolJob {
         finished,
         over: false,
@@ -135,6 +141,16 @@ mod tests {
             },
         );
         assert_eq!(result, Some(5050));
+    }
+
+    #[test]
+    fn a_pool_job_started_on_a_pool_thread_runs_in_place() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let result = pool.install(|| on_pool(|| 7, |job| job.wait(Duration::ZERO)));
+        assert_eq!(result, Some(Some(7)));
     }
 
     #[test]
