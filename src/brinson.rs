@@ -7,7 +7,8 @@
 
 use rayon::prelude::*;
 
-use crate::error::{at_row, invalid, Error, Result};
+use crate::error::{at_row, invalid, try_filled, Error, Result};
+use crate::interrupt::Interrupt;
 use rustc_hash::FxHashMap;
 
 use crate::groups::{repeated, GroupTable, Keys};
@@ -253,7 +254,13 @@ impl Repeats {
     }
 }
 
-pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<SectorEffects> {
+/// The effects of every date and sector. Once `interrupt` is set the call stops at the
+/// next date or sector with [`Error::Interrupted`].
+pub fn brinson(
+    input: &BrinsonInput<'_>,
+    options: BrinsonOptions,
+    interrupt: &Interrupt,
+) -> Result<SectorEffects> {
     let n_rows = input.sectors.len();
     let sides = [input.portfolio, input.benchmark];
     if sides
@@ -280,7 +287,10 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
                 asset_keys: Repeats::default(),
                 sums: DateSums::default(),
             },
-            |scratch, run| reduce_date(input, run[0]..run[1], scratch, max_sector, options),
+            |scratch, run| {
+                interrupt.check()?;
+                reduce_date(input, run[0]..run[1], scratch, max_sector, options)
+            },
         )
         .collect();
     // Codes in order of first appearance over the whole table, then a dense grid.
@@ -291,6 +301,8 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
         let date = date?;
         let known = sector_rows.len();
         for key in &date.keys {
+            // Per sector: a date can hold a great many.
+            interrupt.check()?;
             codes.entry(*key).or_insert_with(|| {
                 sector_rows.push(usize::MAX);
                 sector_rows.len() - 1
@@ -303,8 +315,15 @@ pub fn brinson(input: &BrinsonInput<'_>, options: BrinsonOptions) -> Result<Sect
         dates.push(date);
     }
     let n_sectors = sector_rows.len();
-    let mut cells = vec![SectorCell::default(); dates.len() * n_sectors];
+    // Dense (date x sector): far larger than the input when sectors come and go.
+    let grid = dates.len().saturating_mul(n_sectors);
+    let mut cells = try_filled(
+        grid,
+        SectorCell::default(),
+        "brinson's (date x sector) cells",
+    )?;
     for (d, date) in dates.iter().enumerate() {
+        interrupt.check()?;
         for (key, cell) in date.keys.iter().zip(&date.cells) {
             cells[d * n_sectors + codes[key]] = *cell;
         }
@@ -595,9 +614,13 @@ mod tests {
                 names: ("wb", "rb"),
             },
         };
-        brinson(&input, BrinsonOptions { method, top_down })
-            .unwrap()
-            .cells
+        brinson(
+            &input,
+            BrinsonOptions { method, top_down },
+            &Interrupt::new(),
+        )
+        .unwrap()
+        .cells
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -664,7 +687,7 @@ mod tests {
             method: BrinsonMethod::Fachler,
             top_down: false,
         };
-        let out = brinson(&input, options).unwrap();
+        let out = brinson(&input, options, &Interrupt::new()).unwrap();
         let [a, b] = [out.cells[0], out.cells[1]];
         assert!(close(a.rp, 0.25 * 0.01 + 0.75 * 0.03) && close(a.rb, 0.01));
         assert_eq!(
@@ -675,7 +698,9 @@ mod tests {
             assets: Some(Keys::U32(&[0, 1, 0])),
             ..input
         };
-        let err = brinson(&duplicate, options).err().unwrap();
+        let err = brinson(&duplicate, options, &Interrupt::new())
+            .err()
+            .unwrap();
         assert_eq!(err, at_row(2, "asset appears twice on this date"));
     }
 
@@ -711,7 +736,7 @@ mod tests {
             method: BrinsonMethod::Fachler,
             top_down: false,
         };
-        let out = brinson(&input, options).unwrap();
+        let out = brinson(&input, options, &Interrupt::new()).unwrap();
         assert_eq!(out.n_sectors, n as usize + 1);
         for (code, &row) in out.sector_rows.iter().enumerate() {
             assert!(keys[..row].iter().all(|&k| k != keys[row]), "code {code}");
@@ -753,7 +778,7 @@ mod tests {
                 method: BrinsonMethod::Fachler,
                 top_down: false,
             };
-            brinson(&input, options).map(|out| out.cells)
+            brinson(&input, options, &Interrupt::new()).map(|out| out.cells)
         };
         let direct = run(Keys::U8(&sectors), Keys::U16(&codes)).unwrap();
         let probed = run(Keys::U64(&sector_hashes), Keys::U64(&asset_hashes)).unwrap();
@@ -766,5 +791,38 @@ mod tests {
         twice[11] = twice[10];
         let err = run(Keys::U64(&sector_hashes), Keys::U64(&twice)).unwrap_err();
         assert_eq!(err, at_row(11, "asset appears twice on this date"));
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_the_call_with_an_error() {
+        let n_dates = 200;
+        let date_starts: Vec<usize> = (0..=n_dates).map(|d| 3 * d).collect();
+        let sectors: Vec<u8> = (0..3 * n_dates).map(|r| (r % 3) as u8).collect();
+        let w = vec![1.0 / 3.0; 3 * n_dates];
+        let r = vec![0.01; 3 * n_dates];
+        let side = Side {
+            weight: &w,
+            ret: &r,
+            names: ("wp", "rp"),
+        };
+        let input = BrinsonInput {
+            date_starts: &date_starts,
+            sectors: Keys::U8(&sectors),
+            assets: None,
+            portfolio: side,
+            benchmark: side,
+        };
+        let options = BrinsonOptions {
+            method: BrinsonMethod::Fachler,
+            top_down: false,
+        };
+        let out = brinson(&input, options, &Interrupt::new()).unwrap();
+        assert_eq!(out.cells.len(), 3 * n_dates);
+        let stop = Interrupt::new();
+        stop.set();
+        assert_eq!(
+            brinson(&input, options, &stop).err(),
+            Some(Error::Interrupted)
+        );
     }
 }

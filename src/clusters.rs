@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use crate::diversification::{check_columns, check_ends, correlation_of, Window};
 use crate::error::{invalid, Result};
+use crate::interrupt::Interrupt;
 
 /// How the distance between two clusters follows from the distances of their members
 /// (as SciPy's `linkage` methods of the same names).
@@ -85,11 +86,13 @@ pub fn cluster_correlations(corr: MatRef<'_, f64>, k: usize, linkage: Linkage) -
 
 /// Flat clusters of the assets over all rows of `columns`: the assets with a return on
 /// every row and non-zero volatility (their column indices) and their cluster labels.
+/// `interrupt` is looked at between the correlations and the clustering.
 pub fn correlation_clusters(
     columns: &[&[f64]],
     n_rows: usize,
     k: usize,
     linkage: Linkage,
+    interrupt: &Interrupt,
 ) -> Result<(Vec<usize>, Vec<u32>)> {
     check_columns(columns, n_rows)?;
     check_ends(n_rows, n_rows, &[n_rows.saturating_sub(1)])?;
@@ -105,6 +108,7 @@ pub fn correlation_clusters(
     }
     let cross = window.cross(false, Par::rayon(0));
     let corr = correlation_of(cross.as_ref(), &moving, &window.sumsq);
+    interrupt.check()?;
     let assets = moving.iter().map(|&k| window.assets[k]).collect();
     Ok((assets, cluster_correlations(corr.as_ref(), k, linkage)))
 }
@@ -157,7 +161,9 @@ pub struct Coherence {
 }
 
 /// `sectors[j]` is the sector code (< `n_sectors`) of column j. `n_clusters = None`
-/// cuts each window into as many clusters as it has sectors.
+/// cuts each window into as many clusters as it has sectors. Once `interrupt` is set
+/// the call stops at the next window with [`crate::Error::Interrupted`].
+#[allow(clippy::too_many_arguments)]
 pub fn sector_coherence(
     columns: &[&[f64]],
     n_rows: usize,
@@ -166,6 +172,7 @@ pub fn sector_coherence(
     sectors: &[u32],
     n_clusters: Option<usize>,
     linkage: Linkage,
+    interrupt: &Interrupt,
 ) -> Result<Coherence> {
     check_columns(columns, n_rows)?;
     check_ends(n_rows, width, ends)?;
@@ -186,6 +193,7 @@ pub fn sector_coherence(
         .par_iter()
         .enumerate()
         .map(|(index, &end)| {
+            interrupt.check()?;
             let window = Window::gather(columns, end + 1 - width..end + 1);
             let moving: Vec<usize> = (0..window.assets.len())
                 .filter(|&k| window.sumsq[k] > 0.0)
@@ -193,16 +201,16 @@ pub fn sector_coherence(
             let labels: Vec<u32> = moving.iter().map(|&k| sectors[window.assets[k]]).collect();
             let cross = window.cross(false, par);
             let corr = correlation_of(cross.as_ref(), &moving, &window.sumsq);
-            coherence_of(
+            Ok(coherence_of(
                 corr.as_ref(),
                 &labels,
                 n_sectors,
                 n_clusters,
                 linkage,
                 index,
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut out = Coherence::default();
     for part in per_window {
         out.window.extend(part.window);
@@ -286,7 +294,7 @@ mod tests {
     #[test]
     fn clusters_of_no_rows_are_refused() {
         let empty: [&[f64]; 2] = [&[], &[]];
-        assert!(correlation_clusters(&empty, 0, 1, Linkage::Average).is_err());
+        assert!(correlation_clusters(&empty, 0, 1, Linkage::Average, &Interrupt::new()).is_err());
     }
 
     #[test]
@@ -323,5 +331,33 @@ mod tests {
         }
         let one = cluster_correlations(corr.as_ref(), 1, Linkage::Average);
         assert!(one.iter().all(|&c| c == 0));
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_sector_coherence_with_an_error() {
+        let columns: Vec<Vec<f64>> = (0..6)
+            .map(|j| (0..30).map(|t| ((t * (j + 2)) % 7) as f64 * 0.01).collect())
+            .collect();
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let sectors = [0, 0, 1, 1, 2, 2];
+        let ends: Vec<usize> = (9..30).collect();
+        let run = |stop: &Interrupt| {
+            sector_coherence(
+                &slices,
+                30,
+                &ends,
+                10,
+                &sectors,
+                None,
+                Linkage::Average,
+                stop,
+            )
+        };
+        assert!(run(&Interrupt::new()).is_ok());
+        let stop = Interrupt::new();
+        stop.set();
+        assert_eq!(run(&stop).err(), Some(crate::Error::Interrupted));
+        let clusters = correlation_clusters(&slices, 30, 2, Linkage::Average, &stop);
+        assert_eq!(clusters.err(), Some(crate::Error::Interrupted));
     }
 }

@@ -26,6 +26,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
 use crate::error::{in_range, invalid, range_error, Result};
+use crate::interrupt::Interrupt;
 
 /// The covariance estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,13 +120,15 @@ fn check_width(n_rows: usize, width: usize) -> Result<()> {
 
 /// Diversification scores of the windows of `options.width` rows ending at the rows
 /// `ends` (increasing) of `columns` (one slice of `n_rows` returns per asset; NaN =
-/// missing).
+/// missing). Once `interrupt` is set the call stops at the next window with
+/// [`Error::Interrupted`].
 pub fn diversification(
     columns: &[&[f64]],
     n_rows: usize,
     ends: &[usize],
     weights: Weights<'_>,
     options: &DiversificationOptions,
+    interrupt: &Interrupt,
 ) -> Result<Scores> {
     let n_assets = columns.len();
     check_columns(columns, n_rows)?;
@@ -173,12 +176,16 @@ pub fn diversification(
                 .iter()
                 .enumerate()
                 .map(|(i, &end)| {
+                    interrupt.check()?;
                     let window = Window::gather(columns, end + 1 - width..end + 1);
-                    window.scores(weights_of(first + i), options, &mut warm, inner_par)
+                    let weights = weights_of(first + i);
+                    let scores = window.scores(weights, options, &mut warm, inner_par, interrupt);
+                    // Scores cut short by the interrupt are not returned.
+                    interrupt.check().map(|()| scores)
                 })
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     let mut scores = Scores::default();
     for (row, &end) in rows.into_iter().zip(ends) {
@@ -440,6 +447,7 @@ impl Window {
         options: &DiversificationOptions,
         warm: &mut [f64],
         par: Par,
+        interrupt: &Interrupt,
     ) -> WindowScores {
         let n = self.assets.len();
         let width = self.rows();
@@ -529,12 +537,12 @@ impl Window {
         if held.len() == n {
             let spectrum = (m == n).then_some(correlation_eigenvalues).flatten();
             let portfolio = self.moments(cross, spectrum, options.shrinkage, par);
-            self.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
+            self.portfolio_scores(&w, portfolio, options, warm, par, &mut out, interrupt);
         } else {
             let holdings = self.subset(&held);
             let w: Vec<f64> = held.iter().map(|&k| w[k]).collect();
             let portfolio = holdings.moments(None, None, options.shrinkage, par);
-            holdings.portfolio_scores(&w, portfolio, options, warm, par, &mut out);
+            holdings.portfolio_scores(&w, portfolio, options, warm, par, &mut out, interrupt);
         }
         // The volatility is of the weights as given.
         out.volatility *= scale;
@@ -580,7 +588,9 @@ impl Window {
     }
 
     /// Diversification ratio, PCA and minimum-torsion bets of the weights `w` (one per
-    /// asset of the window, all non-zero).
+    /// asset of the window, all non-zero). The minimum-torsion iteration gives up once
+    /// `interrupt` is set.
+    #[allow(clippy::too_many_arguments)]
     fn portfolio_scores(
         &self,
         w: &[f64],
@@ -589,6 +599,7 @@ impl Window {
         warm: &mut [f64],
         par: Par,
         out: &mut WindowScores,
+        interrupt: &Interrupt,
     ) {
         let Portfolio {
             cross,
@@ -654,7 +665,9 @@ impl Window {
                 }
             })
             .collect();
-        match minimum_torsion_shares(corr.as_ref(), &v, &mut d, options.max_iter, par) {
+        let shares =
+            minimum_torsion_shares(corr.as_ref(), &v, &mut d, options.max_iter, par, interrupt);
+        match shares {
             Some(shares) => {
                 out.enb_mt = entropy_bets(&shares);
                 for (&k, &dk) in risky.iter().zip(&d) {
@@ -901,19 +914,23 @@ fn eigenvalues(lower: MatRef<'_, f64>, par: Par) -> Vec<f64> {
 ///
 /// `d` holds the starting point on entry (the previous window's solution, or 1) and
 /// the solution on exit. `None` if the iteration does not converge in `max_iter`
-/// steps.
+/// steps, or once `interrupt` is set (each step is an eigendecomposition).
 fn minimum_torsion_shares(
     corr: MatRef<'_, f64>,
     v: &[f64],
     d: &mut [f64],
     max_iter: usize,
     par: Par,
+    interrupt: &Interrupt,
 ) -> Option<Vec<f64>> {
     let n = v.len();
     let mut anderson = Anderson::new(n);
     let mut u = Mat::<f64>::zeros(n, n);
     let mut next = vec![0.0; n];
     for _ in 0..max_iter {
+        if interrupt.is_set() {
+            return None;
+        }
         for j in 0..n {
             for i in j..n {
                 u[(i, j)] = d[i] * corr[(i, j)] * d[j];
@@ -1090,7 +1107,14 @@ mod tests {
         let weights = [0.5, 0.5];
         let risk = risk_contributions(&columns, 2, &weights, Shrinkage::None);
         assert_eq!(risk.err(), Some(too_large.clone()));
-        let scores = diversification(&columns, 2, &[1], Weights::Equal, &options(2));
+        let scores = diversification(
+            &columns,
+            2,
+            &[1],
+            Weights::Equal,
+            &options(2),
+            &Interrupt::new(),
+        );
         assert_eq!(scores.err(), Some(too_large));
     }
 
@@ -1123,7 +1147,15 @@ mod tests {
         let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
         let n_rows = columns[0].len();
         let ends: Vec<usize> = (width - 1..n_rows).collect();
-        diversification(&slices, n_rows, &ends, weights, &options(width)).unwrap()
+        diversification(
+            &slices,
+            n_rows,
+            &ends,
+            weights,
+            &options(width),
+            &Interrupt::new(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1208,7 +1240,9 @@ mod tests {
         });
         let v = [0.5, 0.3, 0.2];
         let mut d = vec![1.0; 3];
-        let shares = minimum_torsion_shares(corr.as_ref(), &v, &mut d, 1000, Par::Seq).unwrap();
+        let shares =
+            minimum_torsion_shares(corr.as_ref(), &v, &mut d, 1000, Par::Seq, &Interrupt::new())
+                .unwrap();
         assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-14);
         assert!(shares.iter().all(|&p| p >= 0.0));
         // d_n^2 = (sqrt(D C D))_nn at the solution.
@@ -1239,7 +1273,8 @@ mod tests {
             shrinkage: Shrinkage::LedoitWolf,
             ..options(5)
         };
-        let scores = diversification(&slices, 5, &[4], Weights::Equal, &shrunk).unwrap();
+        let scores =
+            diversification(&slices, 5, &[4], Weights::Equal, &shrunk, &Interrupt::new()).unwrap();
         assert!(scores.enb_mt[0].is_finite());
     }
 
@@ -1261,7 +1296,15 @@ mod tests {
     fn bad_input_is_an_error() {
         let columns = [vec![0.0, f64::INFINITY, 0.1]];
         let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
-        let err = diversification(&slices, 3, &[2], Weights::Equal, &options(3)).unwrap_err();
+        let err = diversification(
+            &slices,
+            3,
+            &[2],
+            Weights::Equal,
+            &options(3),
+            &Interrupt::new(),
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
             Error::NonFinite {
@@ -1272,8 +1315,51 @@ mod tests {
         ));
         let columns = [vec![0.0, 0.2, 0.1]];
         let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
-        assert!(diversification(&slices, 3, &[2], Weights::Equal, &options(4)).is_err());
-        assert!(diversification(&slices, 3, &[1], Weights::Equal, &options(3)).is_err());
-        assert!(diversification(&slices, 3, &[2], Weights::Equal, &options(1)).is_err());
+        assert!(diversification(
+            &slices,
+            3,
+            &[2],
+            Weights::Equal,
+            &options(4),
+            &Interrupt::new()
+        )
+        .is_err());
+        assert!(diversification(
+            &slices,
+            3,
+            &[1],
+            Weights::Equal,
+            &options(3),
+            &Interrupt::new()
+        )
+        .is_err());
+        assert!(diversification(
+            &slices,
+            3,
+            &[2],
+            Weights::Equal,
+            &options(1),
+            &Interrupt::new()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_the_call_with_an_error() {
+        let columns = orthogonal_columns(40, &[0.01, 0.02, 0.03]);
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let ends: Vec<usize> = (9..40).collect();
+        let run = |stop: &Interrupt| {
+            diversification(&slices, 40, &ends, Weights::Equal, &options(10), stop)
+        };
+        assert_eq!(run(&Interrupt::new()).unwrap().end_row, ends);
+        let stop = Interrupt::new();
+        stop.set();
+        assert!(matches!(run(&stop), Err(Error::Interrupted)));
+        // The minimum-torsion iteration gives up too.
+        let corr = Mat::<f64>::identity(3, 3);
+        let mut d = vec![1.0; 3];
+        let v = [0.5, 0.3, 0.2];
+        assert!(minimum_torsion_shares(corr.as_ref(), &v, &mut d, 9, Par::Seq, &stop).is_none());
     }
 }

@@ -26,6 +26,17 @@ pub enum Error {
     /// let the Python layer name the row's date and keys.
     #[error("row {row}: {problem}")]
     AtRow { row: usize, problem: String },
+    /// The call was asked to stop (see [`crate::interrupt::Interrupt`]); the bindings
+    /// raise the KeyboardInterrupt that asked for it.
+    #[error("interrupted")]
+    Interrupted,
+    /// An output too large for the memory the process may still allocate.
+    #[error("could not allocate {} for {what}", bytes_text(*.bytes))]
+    OutOfMemory {
+        what: &'static str,
+        /// `None` when the size does not even fit in a `usize`.
+        bytes: Option<usize>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -94,5 +105,65 @@ pub(crate) fn at_row(row: usize, problem: impl Into<String>) -> Error {
     Error::AtRow {
         row,
         problem: problem.into(),
+    }
+}
+
+/// `len` copies of `value`, or [`Error::OutOfMemory`] naming `what` and the size when
+/// the allocation fails (the global allocator would abort the process instead).
+pub(crate) fn try_filled<T: Clone>(len: usize, value: T, what: &'static str) -> Result<Vec<T>> {
+    let out_of_memory = || Error::OutOfMemory {
+        what,
+        bytes: len.checked_mul(std::mem::size_of::<T>()),
+    };
+    let mut values = Vec::new();
+    values.try_reserve_exact(len).map_err(|_| out_of_memory())?;
+    values.resize(len, value);
+    Ok(values)
+}
+
+/// A byte count the way people read it: "5.96 GiB".
+pub fn bytes_text(bytes: Option<usize>) -> String {
+    let Some(bytes) = bytes else {
+        return "more than 2^64 bytes".to_string();
+    };
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit + 1 < units.len() {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{size:.2} {}", units[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(bytes_text(Some(512)), "512 bytes");
+        assert_eq!(bytes_text(Some(3 << 30)), "3.00 GiB");
+        assert_eq!(bytes_text(Some(6_400_000_000)), "5.96 GiB");
+        assert_eq!(bytes_text(None), "more than 2^64 bytes");
+    }
+
+    #[test]
+    fn an_allocation_that_cannot_succeed_is_an_error_not_an_abort() {
+        let err = try_filled(usize::MAX / 8, 0.0f64, "a test buffer").unwrap_err();
+        assert_eq!(
+            err,
+            Error::OutOfMemory {
+                what: "a test buffer",
+                bytes: Some(usize::MAX / 8 * 8)
+            }
+        );
+        let err = try_filled(usize::MAX, 0.0f64, "a test buffer").unwrap_err();
+        assert!(err.to_string().contains("more than 2^64 bytes"), "{err}");
+        assert_eq!(try_filled(3, 1u32, "three").unwrap(), vec![1, 1, 1]);
     }
 }

@@ -24,6 +24,7 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::error::{in_range, invalid, range_error, Result};
+use crate::interrupt::Interrupt;
 use crate::linalg::{self, packed_len};
 use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 
@@ -239,7 +240,7 @@ pub fn rolling_ols<Y: Panel>(
         resid_vol: resid_vol.as_mut().map(|a| a.view_mut()),
         n_obs: n_obs.view_mut(),
     };
-    rolling_ols_into(y, x, options, views)?;
+    rolling_ols_into(y, x, options, views, &Interrupt::new())?;
     Ok(RollingOls {
         coef,
         tstat,
@@ -250,12 +251,15 @@ pub fn rolling_ols<Y: Panel>(
 }
 
 /// [`rolling_ols`] writing into buffers the caller owns, e.g. arrays NumPy allocated,
-/// which then need no hand-over at all. The buffers must be C-contiguous.
+/// which then need no hand-over at all. The buffers must be C-contiguous. Once
+/// `interrupt` is set every group stops at its next date and the call returns
+/// [`Error::Interrupted`], leaving the buffers partly written.
 pub fn rolling_ols_into<Y: Panel>(
     y: &Y,
     x: ArrayView2<'_, f64>,
     options: &RollingOlsOptions,
     out: RollingOlsViews<'_>,
+    interrupt: &Interrupt,
 ) -> Result<()> {
     let problem = Problem::new(y, x, options)?;
     let (t_len, n, p) = (problem.t_len, y.n_cols(), problem.p);
@@ -292,6 +296,7 @@ pub fn rolling_ols_into<Y: Panel>(
             (0..n_groups)
                 .into_par_iter()
                 .map(|g| {
+                    interrupt.check()?;
                     let first = g * lanes;
                     problem.scan_group(y, first, lanes.min(n - first))
                 })
@@ -335,10 +340,12 @@ pub fn rolling_ols_into<Y: Panel>(
         .flat_map(|g| g.split_dates(&splits))
         .collect();
     pieces.sort_by_key(|piece| piece.dates.start);
-    pieces
-        .into_par_iter()
-        .for_each(|mut out| problem.fit_group(&inputs[out.group], &shared, &mut out));
-    Ok(())
+    pieces.into_par_iter().for_each(|mut out| {
+        if !interrupt.is_set() {
+            problem.fit_group(&inputs[out.group], &shared, &mut out, interrupt);
+        }
+    });
+    interrupt.check()
 }
 
 /// The validated problem: the design matrix and the facts shared by all assets.
@@ -864,20 +871,21 @@ impl Problem {
     }
 
     /// Fits one group over its stretch of dates, with the widest vector instructions
-    /// this CPU has.
+    /// this CPU has; stops at the next date once `interrupt` is set.
     fn fit_group<Y: Panel>(
         &self,
         input: &GroupInput<'_, Y>,
         shared: &SharedWindows,
         out: &mut GroupOutput<'_>,
+        interrupt: &Interrupt,
     ) {
         widest_vectors(
             #[inline(always)]
             || {
                 if input.gappy {
-                    self.fit_gappy_group(input, out);
+                    self.fit_gappy_group(input, out, interrupt);
                 } else {
-                    self.fit_shared_group(input, shared, out);
+                    self.fit_shared_group(input, shared, out, interrupt);
                 }
             },
         )
@@ -987,6 +995,7 @@ impl Problem {
         input: &GroupInput<'_, Y>,
         shared: &SharedWindows,
         out: &mut GroupOutput<'_>,
+        interrupt: &Interrupt,
     ) {
         let (p, lanes) = (self.p, input.lanes);
         // Coefficients alone need no y'y and no residuals, but y'y also tells when a
@@ -1001,6 +1010,10 @@ impl Problem {
         let dates = out.dates.clone();
         let mut window = WindowSums::new(width, self.span, self.lambda).resuming_at(dates.start);
         for t in window.first_row()..dates.end {
+            // Per date: a date is slow when it is the first to touch its output pages.
+            if interrupt.is_set() {
+                return;
+            }
             // Rows enter as x_t y_t' and y_t^2, summed without being written out.
             let (x_in, y_in) = self.shared_row(&mut entering, t, &zero);
             let enter = Outer::new(x_in, y_in, true);
@@ -1236,7 +1249,12 @@ impl Problem {
     /// Some asset of the group misses returns: each sums its own X'WX over its valid
     /// rows, and the group's systems are factorised and solved together per window.
     #[inline(always)]
-    fn fit_gappy_group<Y: Panel>(&self, input: &GroupInput<'_, Y>, out: &mut GroupOutput<'_>) {
+    fn fit_gappy_group<Y: Panel>(
+        &self,
+        input: &GroupInput<'_, Y>,
+        out: &mut GroupOutput<'_>,
+        interrupt: &Interrupt,
+    ) {
         let (p, lanes) = (self.p, input.lanes);
         let q = packed_len(p);
         let mut fits = Fits::new(p, lanes);
@@ -1261,6 +1279,9 @@ impl Problem {
             .collect();
         let mut repair = TailRepair::new();
         for t in window.first_row()..dates.end {
+            if interrupt.is_set() {
+                return;
+            }
             // Rows enter as packed x_t x_t' per present return, x_t y_t' and y_t^2, summed
             // without being written out. Valid rows per lane: +1 entering, -1 leaving.
             let (xx, x) = self.gappy_row(
@@ -2024,7 +2045,7 @@ mod tests {
             resid_vol: None,
             n_obs: n_obs.view_mut().reversed_axes(),
         };
-        let err = rolling_ols_into(&y.view(), x.view(), &o, views).unwrap_err();
+        let err = rolling_ols_into(&y.view(), x.view(), &o, views, &Interrupt::new()).unwrap_err();
         assert!(err.to_string().contains("C-contiguous"), "{err}");
     }
 
@@ -2105,5 +2126,112 @@ mod tests {
         assert!(rolling_ols(&y.view(), short.view(), &o(Some(10))).is_err());
         let empty = Array2::<f64>::zeros((0, 3));
         assert!(rolling_ols(&empty.view(), Array2::<f64>::zeros((0, 2)).view(), &o(None)).is_err());
+    }
+
+    /// Returns that set `interrupt` on their `trip_at`-th read, as Ctrl-C would mid-call.
+    struct Tripwire<'a> {
+        y: ArrayView2<'a, f64>,
+        reads: std::sync::atomic::AtomicUsize,
+        trip_at: usize,
+        interrupt: &'a Interrupt,
+    }
+
+    impl Panel for Tripwire<'_> {
+        fn n_rows(&self) -> usize {
+            self.y.nrows()
+        }
+        fn n_cols(&self) -> usize {
+            self.y.ncols()
+        }
+        fn copy_rows(&self, row: usize, rows: usize, first: usize, shift: &[f64], out: &mut [f64]) {
+            let reads = 1 + self
+                .reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if reads >= self.trip_at {
+                self.interrupt.set();
+            }
+            self.y.copy_rows(row, rows, first, shift, out);
+        }
+    }
+
+    fn run_with(
+        y: &Tripwire<'_>,
+        x: &Array2<f64>,
+        o: &RollingOlsOptions,
+    ) -> (Result<()>, RollingOls) {
+        let (t_len, n, p) = (y.n_rows(), y.n_cols(), x.ncols() + 1);
+        let mut coef = Array3::<f64>::zeros((p, t_len, n));
+        let mut tstat = Array3::<f64>::zeros((p, t_len, n));
+        let mut r2 = Array2::<f64>::zeros((t_len, n));
+        let mut resid_vol = Array2::<f64>::zeros((t_len, n));
+        let mut n_obs = Array2::<u32>::zeros((t_len, n));
+        let views = RollingOlsViews {
+            coef: coef.view_mut(),
+            tstat: Some(tstat.view_mut()),
+            r2: Some(r2.view_mut()),
+            resid_vol: Some(resid_vol.view_mut()),
+            n_obs: n_obs.view_mut(),
+        };
+        let result = rolling_ols_into(y, x.view(), o, views, y.interrupt);
+        let out = RollingOls {
+            coef,
+            tstat: Some(tstat),
+            r2: Some(r2),
+            resid_vol: Some(resid_vol),
+            n_obs,
+        };
+        (result, out)
+    }
+
+    #[test]
+    fn a_set_interrupt_stops_the_fits_with_an_error() {
+        // Gaps in every third asset: both the shared and the gap path are stopped.
+        let (y, x) = market(3000, 96, 3, 21, 0.0);
+        for o in [
+            options(Some(60), None, None, true),
+            options(None, None, Some(50.0), true),
+        ] {
+            // Unset, the interrupt changes nothing.
+            let never = Interrupt::new();
+            let tripwire = |trip_at, interrupt| Tripwire {
+                y: y.view(),
+                reads: Default::default(),
+                trip_at,
+                interrupt,
+            };
+            let whole = tripwire(usize::MAX, &never);
+            let (result, out) = run_with(&whole, &x, &o);
+            assert_eq!(result, Ok(()));
+            let want = rolling_ols(&y.view(), x.view(), &o).unwrap();
+            assert_eq!(out.n_obs, want.n_obs);
+            assert!(out
+                .coef
+                .iter()
+                .zip(&want.coef)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            let all_reads = whole.reads.into_inner();
+
+            // Set before the call: nothing is read or written.
+            let early = Interrupt::new();
+            early.set();
+            let (result, out) = run_with(&tripwire(usize::MAX, &early), &x, &o);
+            assert_eq!(result, Err(Error::Interrupted));
+            assert!(out.n_obs.iter().all(|&n| n == 0));
+
+            // Set a tenth of the way in: the call stops early, with the error.
+            let midway = Interrupt::new();
+            let stopped = tripwire(all_reads / 10, &midway);
+            let (result, out) = run_with(&stopped, &x, &o);
+            assert_eq!(result, Err(Error::Interrupted), "{o:?}");
+            let reads = stopped.reads.into_inner();
+            assert!(
+                reads < all_reads / 2,
+                "{reads} of {all_reads} reads after the interrupt"
+            );
+            assert!(
+                out.n_obs.iter().any(|&n| n == 0),
+                "every window was still fitted"
+            );
+        }
     }
 }

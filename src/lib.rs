@@ -11,6 +11,7 @@ pub mod error;
 pub mod exposures;
 pub mod factor_attribution;
 pub mod groups;
+pub mod interrupt;
 pub mod linalg;
 pub mod linking;
 pub mod memory;
@@ -21,3 +22,4 @@ pub mod window;
 mod python;
 
 pub use error::{Error, Result};
+pub use interrupt::Interrupt;

@@ -1,23 +1,29 @@
-//! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, release
-//! the GIL while a kernel fills them in place. No maths here.
+//! The PyO3 layer: borrow NumPy views, allocate the outputs as NumPy arrays, run the
+//! kernel with the GIL released (see [`run`]: Ctrl-C stops it, a panic becomes an
+//! `InternalError`). No maths here.
 
-use ndarray::Array2;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use ndarray::{Array2, Dimension};
 use numpy::{
-    IntoPyArray, PyArray2, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
+    IntoPyArray, PyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict};
+use pyo3::types::{PyCapsule, PyCapsuleMethods, PyDict, PyTuple};
 
 use crate::brinson::{self, BrinsonInput, BrinsonMethod, BrinsonOptions, Side};
 use crate::clusters::{self, Linkage};
 use crate::diversification::{self, DiversificationOptions, Shrinkage, Weights};
-use crate::error::Error;
+use crate::error::{bytes_text, try_filled, Error};
 use crate::exposures::{self, Columns, Panel, RollingOlsOptions, RollingOlsViews};
 use crate::factor_attribution::{self, FactorInput};
 use crate::groups::{self, Keys};
+use crate::interrupt::{on_pool, Interrupt};
 use crate::linking::{self, LinkMethod, Linking, SectorRows};
 use crate::views::StringViews;
 
@@ -38,6 +44,12 @@ create_exception!(
     DtypeError,
     PyTypeError,
     "An input of the wrong type or dtype."
+);
+create_exception!(
+    factorcore,
+    InternalError,
+    PyRuntimeError,
+    "A bug in factorcore: the core failed an internal check (a Rust panic). Please report it."
 );
 
 fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
@@ -70,6 +82,94 @@ fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             let _ = value.setattr("problem", problem);
             err
         }
+        Error::Interrupted => PyKeyboardInterrupt::new_err("factorcore call interrupted"),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(error.to_string()),
+    }
+}
+
+/// How long the calling thread waits for a kernel before it looks for signals again.
+const SIGNAL_SLICE: Duration = Duration::from_millis(20);
+
+/// Runs a kernel with the GIL released, on the rayon pool, while the calling thread
+/// waits in short slices and checks for signals between them (re-attaching briefly).
+/// When a signal handler raises (Ctrl-C: KeyboardInterrupt), the call's [`Interrupt`]
+/// is set, the kernel stops at its next check, and once it has returned (no worker is
+/// left running) that exception is raised. A panic in the kernel, rayon workers
+/// included, becomes an [`InternalError`] naming `name`.
+fn run<T: Send>(
+    py: Python<'_>,
+    name: &str,
+    kernel: impl FnOnce(&Interrupt) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let interrupt = Interrupt::new();
+    let (outcome, signal) = py.detach(|| {
+        let interrupt = &interrupt;
+        let work = move || panic::catch_unwind(AssertUnwindSafe(move || kernel(interrupt)));
+        on_pool(work, |job| {
+            let mut signal = None;
+            loop {
+                match job.wait(SIGNAL_SLICE) {
+                    Some(outcome) => {
+                        let lost = || Box::new("the kernel ended without a result") as _;
+                        return (outcome.unwrap_or_else(|| Err(lost())), signal);
+                    }
+                    None if signal.is_none() => {
+                        if let Err(err) = Python::attach(|py| py.check_signals()) {
+                            interrupt.set();
+                            signal = Some(err);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        })
+    });
+    // The handler's exception, whatever the kernel managed to do meanwhile.
+    if let Some(err) = signal {
+        return Err(err);
+    }
+    match outcome {
+        Ok(result) => result.map_err(|e| to_py_err(py, e)),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(InternalError::new_err(format!(
+                "internal error in factorcore's {name} (please report it): {message}"
+            )))
+        }
+    }
+}
+
+/// A zeroed NumPy array for output `name` of `binding`, or a MemoryError that names its
+/// size and the size of all outputs (`total_bytes`) when it cannot be allocated
+/// (`PyArray::zeros` would panic instead).
+fn zeros<'py, T: numpy::Element, D: Dimension>(
+    py: Python<'py>,
+    (binding, name): (&str, &str),
+    shape: &[usize],
+    total_bytes: Option<usize>,
+) -> PyResult<Bound<'py, PyArray<T, D>>> {
+    let numpy = py.import("numpy")?;
+    let dims = PyTuple::new(py, shape)?;
+    match numpy.call_method1("zeros", (dims, numpy::dtype::<T>(py))) {
+        Ok(array) => Ok(array.cast_into::<PyArray<T, D>>()?),
+        Err(err) if err.is_instance_of::<PyMemoryError>(py) => {
+            let bytes = shape
+                .iter()
+                .try_fold(std::mem::size_of::<T>(), |b, &d| b.checked_mul(d));
+            let refused = PyMemoryError::new_err(format!(
+                "{binding}: could not allocate {} for the {name} output {shape:?}; all outputs \
+                 together need {}. Pass fewer dates or assets per call",
+                bytes_text(bytes),
+                bytes_text(total_bytes),
+            ));
+            refused.set_cause(py, Some(err));
+            Err(refused)
+        }
+        Err(err) => Err(err),
     }
 }
 
@@ -86,17 +186,27 @@ fn fit<'py, Y: Panel + Send>(
         y.n_cols(),
         x.ncols() + usize::from(options.intercept),
     );
-    let coef = PyArray3::<f64>::zeros(py, [p, t_len, n], false);
+    // (P, T, N) float64 planes for coef (and tstat), (T, N) for the rest.
+    let plane = t_len.checked_mul(n);
+    let f64_planes = p * (1 + usize::from(options.tstats)) + 2 * usize::from(options.stats);
+    let total_bytes = plane
+        .and_then(|plane| plane.checked_mul(8 * f64_planes + 4))
+        .filter(|&b| b <= isize::MAX as usize);
+    let name = |output| ("rolling_ols", output);
+    let coef = zeros::<f64, _>(py, name("coef"), &[p, t_len, n], total_bytes)?;
     let tstat = options
         .tstats
-        .then(|| PyArray3::<f64>::zeros(py, [p, t_len, n], false));
+        .then(|| zeros::<f64, _>(py, name("tstat"), &[p, t_len, n], total_bytes))
+        .transpose()?;
     let r2 = options
         .stats
-        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
+        .then(|| zeros::<f64, _>(py, name("r2"), &[t_len, n], total_bytes))
+        .transpose()?;
     let resid_vol = options
         .stats
-        .then(|| PyArray2::<f64>::zeros(py, [t_len, n], false));
-    let n_obs = PyArray2::<u32>::zeros(py, [t_len, n], false);
+        .then(|| zeros::<f64, _>(py, name("resid_vol"), &[t_len, n], total_bytes))
+        .transpose()?;
+    let n_obs = zeros::<u32, _>(py, name("n_obs"), &[t_len, n], total_bytes)?;
     {
         let mut coef_rw = coef.readwrite();
         let mut tstat_rw = tstat.as_ref().map(|a| a.readwrite());
@@ -110,8 +220,9 @@ fn fit<'py, Y: Panel + Send>(
             resid_vol: resid_vol_rw.as_mut().map(|a| a.as_array_mut()),
             n_obs: n_obs_rw.as_array_mut(),
         };
-        py.detach(|| exposures::rolling_ols_into(&y, x, &options, views))
-            .map_err(|e| to_py_err(py, e))?;
+        run(py, "rolling_ols", |stop| {
+            exposures::rolling_ols_into(&y, x, &options, views, stop)
+        })?;
     }
     let out = PyDict::new(py);
     out.set_item("coef", coef)?;
@@ -256,6 +367,13 @@ impl DateColumn<'_> {
     }
 }
 
+/// A row-major (rows, columns) array of `values`.
+fn grid<T>(shape: (usize, usize), values: Vec<T>) -> PyResult<Array2<T>> {
+    Array2::from_shape_vec(shape, values).map_err(|e| {
+        InternalError::new_err(format!("internal error in factorcore: output shape: {e}"))
+    })
+}
+
 fn usizes(py: Python<'_>, values: Vec<usize>) -> Bound<'_, numpy::PyArray1<u64>> {
     values
         .into_iter()
@@ -316,25 +434,35 @@ fn brinson_effects<'py>(
         },
     };
     let options = BrinsonOptions { method, top_down };
-    let result = py
-        .detach(|| brinson::brinson(&input, options))
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "brinson", |stop| {
+        brinson::brinson(&input, options, stop)
+    })?;
     let shape = (date_starts.len() - 1, result.n_sectors);
     let out = PyDict::new(py);
-    let column = |f: fn(&brinson::SectorCell) -> f64| {
-        let values = result.cells.iter().map(f).collect();
-        Array2::from_shape_vec(shape, values).expect("cells are date × sector")
+    let column = |f: fn(&brinson::SectorCell) -> f64| -> PyResult<_> {
+        // Each column is as large as the (date x sector) grid: let Ctrl-C in between.
+        py.check_signals()?;
+        let mut values = try_filled(result.cells.len(), 0.0, "a brinson output column")
+            .map_err(|e| to_py_err(py, e))?;
+        values
+            .iter_mut()
+            .zip(&result.cells)
+            .for_each(|(v, c)| *v = f(c));
+        Ok(grid(shape, values)?.into_pyarray(py))
     };
-    out.set_item("wp", column(|c| c.wp).into_pyarray(py))?;
-    out.set_item("wb", column(|c| c.wb).into_pyarray(py))?;
-    out.set_item("rp", column(|c| c.rp).into_pyarray(py))?;
-    out.set_item("rb", column(|c| c.rb).into_pyarray(py))?;
-    out.set_item("allocation", column(|c| c.allocation).into_pyarray(py))?;
-    out.set_item("selection", column(|c| c.selection).into_pyarray(py))?;
-    out.set_item("interaction", column(|c| c.interaction).into_pyarray(py))?;
-    let rows = result.cells.iter().map(|c| c.rows).collect();
-    let rows = Array2::from_shape_vec(shape, rows).expect("cells are date × sector");
-    out.set_item("rows", rows.into_pyarray(py))?;
+    out.set_item("wp", column(|c| c.wp)?)?;
+    out.set_item("wb", column(|c| c.wb)?)?;
+    out.set_item("rp", column(|c| c.rp)?)?;
+    out.set_item("rb", column(|c| c.rb)?)?;
+    out.set_item("allocation", column(|c| c.allocation)?)?;
+    out.set_item("selection", column(|c| c.selection)?)?;
+    out.set_item("interaction", column(|c| c.interaction)?)?;
+    let mut rows = try_filled(result.cells.len(), 0u32, "brinson's rows output")
+        .map_err(|e| to_py_err(py, e))?;
+    rows.iter_mut()
+        .zip(&result.cells)
+        .for_each(|(r, c)| *r = c.rows);
+    out.set_item("rows", grid(shape, rows)?.into_pyarray(py))?;
     out.set_item("sector_rows", usizes(py, result.sector_rows))?;
     out.set_item("date_starts", usizes(py, date_starts))?;
     Ok(out)
@@ -386,9 +514,7 @@ fn link_sectors<'py>(
         selection: slice(&selection)?,
         interaction: slice(&interaction)?,
     };
-    let linked = py
-        .detach(|| linking::link_sectors(&rows, linking))
-        .map_err(|e| to_py_err(py, e))?;
+    let linked = run(py, "link", |_| linking::link_sectors(&rows, linking))?;
     let out = PyDict::new(py);
     out.set_item("sector_rows", usizes(py, linked.sector_rows))?;
     out.set_item("allocation", linked.allocation.into_pyarray(py))?;
@@ -416,9 +542,9 @@ fn link<'py>(
         .as_slice()
         .map_err(|_| InvalidInputError::new_err("effects must be C-contiguous"))?;
     let (rp, rb) = (slice(&rp)?, slice(&rb)?);
-    let linked = py
-        .detach(|| linking::link(rp, rb, effects, n_effects, method))
-        .map_err(|e| to_py_err(py, e))?;
+    let linked = run(py, "link", |_| {
+        linking::link(rp, rb, effects, n_effects, method)
+    })?;
     Ok(linked.into_pyarray(py))
 }
 
@@ -451,15 +577,12 @@ fn factor_contributions<'py>(
             .as_slice()
             .map_err(|_| InvalidInputError::new_err("factor returns must be C-contiguous"))?,
     };
-    let result = py
-        .detach(|| {
-            groups::first_repeat(&date_starts, assets, "asset")?;
-            factor_attribution::factor_contributions(&input)
-        })
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "factor_attribution", |_| {
+        groups::first_repeat(&date_starts, assets, "asset")?;
+        factor_attribution::factor_contributions(&input)
+    })?;
     let periods = date_starts.len() - 1;
-    let contributions = Array2::from_shape_vec((periods, betas.len()), result.contributions)
-        .expect("contributions are period × factor");
+    let contributions = grid((periods, betas.len()), result.contributions)?;
     let out = PyDict::new(py);
     out.set_item("rp", result.rp.into_pyarray(py))?;
     out.set_item("rb", result.rb.into_pyarray(py))?;
@@ -516,9 +639,9 @@ fn diversification_scores<'py>(
         shrinkage: shrinkage_of(shrinkage)?,
         max_iter,
     };
-    let scores = py
-        .detach(|| diversification::diversification(&columns, n_rows, &ends, weights, &options))
-        .map_err(|e| to_py_err(py, e))?;
+    let scores = run(py, "diversification", |stop| {
+        diversification::diversification(&columns, n_rows, &ends, weights, &options, stop)
+    })?;
     let out = PyDict::new(py);
     out.set_item("end_row", usizes(py, scores.end_row))?;
     out.set_item("n_assets", scores.n_assets.into_pyarray(py))?;
@@ -551,9 +674,9 @@ fn risk_contributions<'py>(
     let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
     let weights = slice(&weights)?;
     let shrinkage = shrinkage_of(shrinkage)?;
-    let result = py
-        .detach(|| diversification::risk_contributions(&columns, n_rows, weights, shrinkage))
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "risk_contributions", |_| {
+        diversification::risk_contributions(&columns, n_rows, weights, shrinkage)
+    })?;
     let out = PyDict::new(py);
     out.set_item("volatility", result.volatility.into_pyarray(py))?;
     out.set_item("marginal", result.marginal.into_pyarray(py))?;
@@ -587,9 +710,9 @@ fn correlation_clusters<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let columns = columns.iter().map(slice).collect::<PyResult<Vec<_>>>()?;
     let linkage = linkage_of(linkage)?;
-    let (assets, labels) = py
-        .detach(|| clusters::correlation_clusters(&columns, n_rows, n_clusters, linkage))
-        .map_err(|e| to_py_err(py, e))?;
+    let (assets, labels) = run(py, "correlation_clusters", |stop| {
+        clusters::correlation_clusters(&columns, n_rows, n_clusters, linkage, stop)
+    })?;
     let out = PyDict::new(py);
     out.set_item("assets", usizes(py, assets))?;
     out.set_item("clusters", labels.into_pyarray(py))?;
@@ -614,11 +737,11 @@ fn sector_coherence<'py>(
     let ends: Vec<usize> = slice(&ends)?.iter().map(|&e| e as usize).collect();
     let sectors = slice(&sectors)?;
     let linkage = linkage_of(linkage)?;
-    let result = py
-        .detach(|| {
-            clusters::sector_coherence(&columns, n_rows, &ends, width, sectors, n_clusters, linkage)
-        })
-        .map_err(|e| to_py_err(py, e))?;
+    let result = run(py, "sector_coherence", |stop| {
+        clusters::sector_coherence(
+            &columns, n_rows, &ends, width, sectors, n_clusters, linkage, stop,
+        )
+    })?;
     let out = PyDict::new(py);
     out.set_item("window", usizes(py, result.window))?;
     out.set_item("sector", result.sector.into_pyarray(py))?;
@@ -645,6 +768,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("NonFiniteError", py.get_type::<NonFiniteError>())?;
     m.add("DtypeError", py.get_type::<DtypeError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
     m.add_function(wrap_pyfunction!(rolling_ols, m)?)?;
     m.add_function(wrap_pyfunction!(rolling_ols_columns, m)?)?;
     m.add_function(wrap_pyfunction!(brinson_effects, m)?)?;

@@ -14,6 +14,7 @@ use factorcore::diversification::{self, DiversificationOptions, Shrinkage, Weigh
 use factorcore::exposures::{self, Columns, RollingOlsOptions};
 use factorcore::factor_attribution::{self, FactorInput};
 use factorcore::groups::{date_runs, Keys};
+use factorcore::interrupt::Interrupt;
 use factorcore::linking::{self, LinkMethod, Linking, SectorRows};
 use ndarray::Array2;
 
@@ -376,7 +377,10 @@ pub fn rolling_ols(data: &[u8]) {
             // so it carries the solution's rounding: about eps / (least share) of y'Wy,
             // with y as the kernel centres it (on a median, which lies within the
             // column's range). A perfect fit is one within that (see `perfect_fit_cut`).
-            let reach = y[j].iter().filter(|v| !v.is_nan()).fold(0.0, |m, v| v.abs().max(m));
+            let reach = y[j]
+                .iter()
+                .filter(|v| !v.is_nan())
+                .fold(0.0, |m, v| v.abs().max(m));
             let yy: f64 = ys
                 .iter()
                 .zip(&w)
@@ -465,7 +469,7 @@ pub fn brinson(data: &[u8]) {
         method,
         top_down: g.flag(),
     };
-    let Ok(out) = brinson::brinson(&input, options) else {
+    let Ok(out) = brinson::brinson(&input, options, &Interrupt::new()) else {
         return;
     };
     let periods = date_starts.len() - 1;
@@ -670,7 +674,14 @@ pub fn diversification(data: &[u8]) {
         },
         max_iter: g.range(0, 200),
     };
-    let Ok(s) = diversification::diversification(&refs, n_rows, &ends, weights, &options) else {
+    let Ok(s) = diversification::diversification(
+        &refs,
+        n_rows,
+        &ends,
+        weights,
+        &options,
+        &Interrupt::new(),
+    ) else {
         return;
     };
     let m = ends.len();
@@ -727,7 +738,9 @@ pub fn clusters(data: &[u8]) {
         _ => Linkage::Ward,
     };
     let k = g.range(0, 10);
-    if let Ok((assets, labels)) = clusters::correlation_clusters(&refs, n_rows, k, linkage) {
+    if let Ok((assets, labels)) =
+        clusters::correlation_clusters(&refs, n_rows, k, linkage, &Interrupt::new())
+    {
         assert_eq!(assets.len(), labels.len());
         assert!(labels.iter().all(|&l| (l as usize) < k), "label beyond k");
     }
@@ -736,9 +749,16 @@ pub fn clusters(data: &[u8]) {
         .map(|_| u32::from(g.byte() % 3))
         .collect();
     let n_clusters = if g.flag() { Some(g.range(0, 6)) } else { None };
-    if let Ok(c) =
-        clusters::sector_coherence(&refs, n_rows, &ends, width, &sectors, n_clusters, linkage)
-    {
+    if let Ok(c) = clusters::sector_coherence(
+        &refs,
+        n_rows,
+        &ends,
+        width,
+        &sectors,
+        n_clusters,
+        linkage,
+        &Interrupt::new(),
+    ) {
         let m = c.window.len();
         for v in [
             &c.intra_correlation,

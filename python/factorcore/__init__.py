@@ -7,7 +7,13 @@ over large return matrices, with a Rust core and a Polars API.
 
 from factorcore._core import __version__
 from factorcore.attribution import brinson, factor_attribution, holdings_periods, link
-from factorcore.errors import ConvergenceWarning, DtypeError, InvalidInputError, NonFiniteError
+from factorcore.errors import (
+    ConvergenceWarning,
+    DtypeError,
+    InternalError,
+    InvalidInputError,
+    NonFiniteError,
+)
 from factorcore.exposures import rolling_exposures, rolling_ols
 from factorcore.risk import (
     correlation_clusters,
@@ -20,6 +26,7 @@ from factorcore.risk import (
 __all__ = [
     "ConvergenceWarning",
     "DtypeError",
+    "InternalError",
     "InvalidInputError",
     "NonFiniteError",
     "__version__",

@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 __all__ = [
     "DtypeError",
+    "InternalError",
     "InvalidInputError",
     "NonFiniteError",
     "__version__",
@@ -40,6 +41,9 @@ class NonFiniteError(InvalidInputError):
 
 class DtypeError(TypeError):
     """An input of the wrong type or dtype."""
+
+class InternalError(RuntimeError):
+    """A bug in factorcore: the core failed an internal check (a Rust panic). Please report it."""
 
 class _RollingOls(TypedDict, total=False):
     coef: npt.NDArray[np.float64]  # (P, T, N)

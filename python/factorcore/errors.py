@@ -12,11 +12,28 @@ the offending column, date or parameter:
 
 Iterative algorithms that stop at their iteration bound without converging report it
 with a :class:`ConvergenceWarning` and NaN results where they stopped.
+
+Beyond bad input:
+
+- ``KeyboardInterrupt``: Ctrl-C (SIGINT) stops a running computation within a fraction
+  of a second; its worker threads stop before the exception is raised, and the next
+  call works as usual. A signal handler of your own that raises another exception
+  stops the computation the same way, with that exception.
+- ``MemoryError``: an output too large to allocate, with a message naming the output
+  and the size asked for.
+- :class:`InternalError` (a ``RuntimeError``): a bug in factorcore (an internal check
+  failed in the compiled core). The message names the function; please report it.
 """
 
-from factorcore._core import DtypeError, InvalidInputError, NonFiniteError
+from factorcore._core import DtypeError, InternalError, InvalidInputError, NonFiniteError
 
-__all__ = ["ConvergenceWarning", "DtypeError", "InvalidInputError", "NonFiniteError"]
+__all__ = [
+    "ConvergenceWarning",
+    "DtypeError",
+    "InternalError",
+    "InvalidInputError",
+    "NonFiniteError",
+]
 
 
 class ConvergenceWarning(UserWarning):
