@@ -23,9 +23,10 @@ use ndarray::{
 
 use rayon::prelude::*;
 
-use crate::error::{in_range, invalid, range_error, Result};
+use crate::error::{in_range, invalid, range_error, try_filled, Error, Result};
 use crate::interrupt::Interrupt;
 use crate::linalg::{self, packed_len};
+use crate::memory;
 use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 
 /// Relative size below which a sum of squares is rounding noise of its parts.
@@ -47,13 +48,19 @@ fn group_width(n_assets: usize, stretches: usize, p: usize) -> usize {
     width.min((GROUP_STATE_BYTES / lane_state_bytes(p)).max(1))
 }
 
+/// What the scratch memory of a rolling regression holds, and the ways to need less.
+const SCRATCH: &str =
+    "the factor cross-products of every date (dates x regressors^2): use fewer factors or fewer dates";
+
 /// The most a group's window state may take when there are many regressors.
 const GROUP_STATE_BYTES: usize = 16 << 20;
 
 /// Bytes of window state per lane on the gap path (the larger): seven buffers of
 /// P (P + 1) / 2 + P + 1 sums (the window's five, the system and its solve's scratch).
 fn lane_state_bytes(p: usize) -> usize {
-    7 * (packed_len(p) + p + 1) * std::mem::size_of::<f64>()
+    7usize
+        .saturating_mul(packed_len(p) + p + 1)
+        .saturating_mul(std::mem::size_of::<f64>())
 }
 
 /// A (rows = dates) x (columns = assets) matrix of returns, NaN meaning missing.
@@ -289,6 +296,15 @@ pub fn rolling_ols_into<Y: Panel>(
     let splits = problem.date_splits(rayon::current_num_threads());
     let lanes = group_width(n, splits.len() + 1, p);
     let n_groups = n.div_ceil(lanes);
+    // Refused at once, before any work, when the machine cannot hold it.
+    let scratch = problem.scratch_bytes(lanes, rayon::current_num_threads());
+    let available = memory::available_bytes();
+    if scratch.is_none_or(|bytes| available.is_some_and(|free| bytes > free)) {
+        return Err(Error::OutOfMemory {
+            what: SCRATCH,
+            bytes: scratch,
+        });
+    }
     // The factors' windows are summed while the groups' returns are scanned.
     let (shared, scans) = rayon::join(
         || problem.shared_windows(),
@@ -305,6 +321,7 @@ pub fn rolling_ols_into<Y: Panel>(
     );
     // Report the problem in the leftmost group, whatever order the threads finished in.
     let inputs = scans.into_iter().collect::<Result<Vec<_>>>()?;
+    let shared = shared?;
     let RollingOlsViews {
         coef,
         tstat,
@@ -788,12 +805,12 @@ impl Problem {
     }
 
     /// X'WX of every window, factorised once and shared by all assets.
-    fn shared_windows(&self) -> SharedWindows {
+    fn shared_windows(&self) -> Result<SharedWindows> {
         let (t_len, p) = (self.t_len, self.p);
         let mut shared = SharedWindows {
             n: window_counts(&self.row_ok, self.span),
             ok: vec![false; t_len],
-            inverse: vec![f64::NAN; t_len * p * p],
+            inverse: try_filled(t_len * p * p, f64::NAN, SCRATCH)?,
             weight_sum: vec![0.0; t_len],
             alpha_variance: vec![f64::NAN; t_len],
             tail_rebuilt: vec![false; t_len],
@@ -838,7 +855,20 @@ impl Problem {
                 }
             },
         );
-        shared
+        Ok(shared)
+    }
+
+    /// Bytes of scratch memory a call needs besides its outputs, `None` past `usize`:
+    /// the shared factor sums of every date (dates x regressors^2) and the window state
+    /// of one group per thread.
+    fn scratch_bytes(&self, lanes: usize, threads: usize) -> Option<usize> {
+        let f64s = std::mem::size_of::<f64>();
+        let per_date = self.p.checked_mul(self.p)?.checked_add(8)?;
+        let shared = self.t_len.checked_mul(per_date)?.checked_mul(f64s)?;
+        let groups = lane_state_bytes(self.p)
+            .checked_mul(lanes)?
+            .checked_mul(threads)?;
+        shared.checked_add(groups)
     }
 
     /// Dates at which the fits are split into stretches swept separately: block
@@ -1902,6 +1932,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn scratch_beyond_the_available_memory_is_refused_at_once() {
+        // 2000 factors over 2100 dates keep 67 GB of factor cross-products: refused
+        // before any work (it used to abort the process), naming the size.
+        let (t_len, k) = (2100, 2000);
+        let needed = t_len * (k + 1) * (k + 1) * 8;
+        if crate::memory::available_bytes().is_none_or(|free| free >= needed) {
+            return; // a machine that could hold it
+        }
+        let x = Array2::from_shape_fn((t_len, k), |(t, f)| ((t * 31 + f * 17) % 97) as f64);
+        let y = Array2::from_shape_fn((t_len, 1), |(t, _)| (t % 13) as f64);
+        let started = std::time::Instant::now();
+        let o = options(Some(t_len), None, None, true);
+        let err = rolling_ols(&y.view(), x.view(), &o).unwrap_err();
+        assert!(
+            matches!(err, Error::OutOfMemory { bytes: Some(b), .. } if b >= needed),
+            "{err}"
+        );
+        assert!(err.to_string().contains("fewer factors"), "{err}");
+        assert!(started.elapsed().as_secs_f64() < 5.0);
     }
 
     #[test]

@@ -182,3 +182,25 @@ def test_values_too_large_or_too_small_to_square_are_refused(where, value):
     name = "hml" if where == "factors" else "d"
     with pytest.raises(fc.InvalidInputError, match=f"'{name}'.*{dates[17]}"):
         fc.rolling_exposures(returns, factors, window=W)
+
+
+def test_many_factors_are_refused_at_once_not_aborted():
+    """Item 4: T=2100, K=2000 asked for 67 GB of scratch and aborted the process
+    (SIGABRT). It is refused before any work with a MemoryError naming the size."""
+    import time
+
+    from factorcore import _core  # noqa: F401  (the memory check lives in the core)
+
+    t_len, k = 2100, 2000
+    needed = t_len * (k + 1) ** 2 * 8
+    with open("/proc/meminfo") as f:
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable"))
+    if free >= needed:
+        pytest.skip("this machine could hold the scratch memory")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(t_len, k))
+    y = rng.normal(size=t_len)
+    started = time.perf_counter()
+    with pytest.raises(MemoryError, match=r"GiB.*fewer factors"):
+        fc.rolling_ols(y, x, window=t_len)
+    assert time.perf_counter() - started < 1.0
