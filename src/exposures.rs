@@ -816,7 +816,7 @@ impl Problem {
             tail_rebuilt: vec![false; t_len],
             least_pivot: vec![f64::NAN; t_len],
         };
-        let squares: Vec<usize> = (0..p).map(|i| packed_len(i + 1) - 1).collect();
+        let squares: Vec<usize> = (0..p).map(linalg::packed_diagonal).collect();
         let mut a = vec![0.0; packed_len(p)];
         let mut scratch = vec![0.0; p * p];
         let v = self.alpha_direction();
@@ -1303,10 +1303,8 @@ impl Problem {
             WindowSums::new((q + p + 1) * lanes, self.span, self.lambda).resuming_at(dates.start);
         // Sums of squares per lane, which tell when a large value has left a window:
         // the diagonal of X'WX and y'Wy.
-        let square_segments: Vec<usize> = (0..p)
-            .map(|i| packed_len(i + 1) - 1)
-            .chain([q + p])
-            .collect();
+        let square_segments: Vec<usize> =
+            (0..p).map(linalg::packed_diagonal).chain([q + p]).collect();
         let mut repair = TailRepair::new();
         for t in window.first_row()..dates.end {
             if interrupt.is_set() {
@@ -1348,7 +1346,14 @@ impl Problem {
                 lossy | window.lossy(t, &system, s * lanes..(s + 1) * lanes)
             });
             if lossy {
-                self.repair_gappy_tails(input, &mut window, &mut repair, t, &mut system);
+                self.repair_gappy_tails(
+                    input,
+                    &mut window,
+                    &mut repair,
+                    t,
+                    &square_segments,
+                    &mut system,
+                );
             }
             // Rows before the stretch only enter, to resume the window's sums and counts.
             let Some(row) = t.checked_sub(dates.start) else {
@@ -1400,15 +1405,12 @@ impl Problem {
         window: &mut WindowSums,
         repair: &mut TailRepair,
         t: usize,
+        square_segments: &[usize],
         sums: &mut [f64],
     ) {
         let (p, lanes) = (self.p, input.lanes);
         let q = packed_len(p);
-        let segments: Vec<usize> = (0..p)
-            .map(|i| packed_len(i + 1) - 1)
-            .chain([q + p])
-            .collect();
-        repair.find(window, t, sums, &segments, lanes, false);
+        repair.find(window, t, sums, square_segments, lanes, false);
         let mut packed = vec![0.0; q];
         repair.rebuild(window, t, (lanes, q + p + 1), Some(sums), |r, l, values| {
             let y = if self.row_ok[r] {

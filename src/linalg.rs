@@ -19,6 +19,11 @@ pub const fn packed_len(p: usize) -> usize {
     p * (p + 1) / 2
 }
 
+/// Index of diagonal entry (i, i) in a packed P x P lower triangle.
+pub const fn packed_diagonal(i: usize) -> usize {
+    packed_len(i + 1) - 1
+}
+
 /// Offset of entry (i, k), k <= i, of the first lane.
 #[inline(always)]
 fn at(i: usize, k: usize, lanes: usize) -> usize {

@@ -323,7 +323,7 @@ impl WindowSums {
         for (&e, &s) in entries.iter().zip(&total) {
             self.previous[e] = s;
             self.left[e] = 0.0;
-            sums[e] = scale * (s - self.left[e]) + self.prefix[e];
+            sums[e] = scale * s + self.prefix[e];
         }
     }
 
