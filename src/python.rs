@@ -55,18 +55,13 @@ create_exception!(
 fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
     match error {
         Error::InvalidInput(message) => InvalidInputError::new_err(message),
-        Error::NonFinite { input, row, column } => {
-            let err = NonFiniteError::new_err(Error::NonFinite { input, row, column }.to_string());
-            // The Python layer turns row/column positions into dates and names.
-            let value = err.value(py);
-            let _ = value.setattr("input", input);
-            let _ = value.setattr("row", row);
-            let _ = value.setattr("column", column);
-            err
-        }
-        Error::OutOfRange { input, row, column } => {
-            let err =
-                InvalidInputError::new_err(Error::OutOfRange { input, row, column }.to_string());
+        Error::NonFinite { input, row, column } | Error::OutOfRange { input, row, column } => {
+            let message = error.to_string();
+            let err = if matches!(error, Error::NonFinite { .. }) {
+                NonFiniteError::new_err(message)
+            } else {
+                InvalidInputError::new_err(message)
+            };
             // The Python layer turns row/column positions into dates and names.
             let value = err.value(py);
             let _ = value.setattr("input", input);
