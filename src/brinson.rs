@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{at_row, invalid, try_filled, Error, Result};
+use crate::error::{at_row, in_range, invalid, range_error, try_filled, Result};
 use crate::interrupt::Interrupt;
 use rustc_hash::FxHashMap;
 
@@ -112,10 +112,10 @@ fn check(side: &Side<'_>, row: usize) -> Result<()> {
     let (weight, ret) = side.names;
     if w.is_nan() {
         Err(at_row(row, format!("{weight} (weight) is missing")))
-    } else if w.is_infinite() {
-        Err(non_finite(weight, row))
-    } else if r.is_infinite() {
-        Err(non_finite(ret, row))
+    } else if let Some(error) = range_error(w, weight, row, 0) {
+        Err(error)
+    } else if let Some(error) = range_error(r, ret, row, 0) {
+        Err(error)
     } else if w != 0.0 && r.is_nan() {
         Err(at_row(
             row,
@@ -123,14 +123,6 @@ fn check(side: &Side<'_>, row: usize) -> Result<()> {
         ))
     } else {
         Ok(())
-    }
-}
-
-fn non_finite(input: &'static str, row: usize) -> Error {
-    Error::NonFinite {
-        input,
-        row,
-        column: 0,
     }
 }
 
@@ -188,15 +180,16 @@ impl DateSums {
     }
 }
 
-/// Whether a side has rows that need a closer look (a missing or infinite weight, an
-/// infinite return, a missing return under a non-zero weight), and any missing return.
+/// Whether a side has rows that need a closer look (a missing weight, a weight or
+/// return infinite or out of range, a missing return under a non-zero weight), and any
+/// missing return.
 fn scan(side: &Side<'_>, rows: std::ops::Range<usize>) -> (bool, bool) {
     let (weights, returns) = (&side.weight[rows.clone()], &side.ret[rows]);
     weights
         .iter()
         .zip(returns)
         .fold((false, false), |(bad, nan), (&w, &r)| {
-            let bad_row = !w.is_finite() | r.is_infinite() | ((w != 0.0) & r.is_nan());
+            let bad_row = w.is_nan() | !in_range(w) | !in_range(r) | ((w != 0.0) & r.is_nan());
             (bad | bad_row, nan | r.is_nan())
         })
 }

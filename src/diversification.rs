@@ -150,6 +150,17 @@ pub fn diversification(
         }
         _ => {}
     }
+    match weights {
+        Weights::Equal => {}
+        Weights::Static(w) => check_weights(w, None)?,
+        Weights::PerWindow(w) => {
+            // A row that starts with NaN means that window has no weights.
+            let rows = w.chunks(n_assets.max(1)).enumerate();
+            for (k, row) in rows.filter(|(_, row)| !row.first().is_some_and(|x| x.is_nan())) {
+                check_weights(row, Some(k))?;
+            }
+        }
+    }
     let weights_of = |k: usize| -> Option<&[f64]> {
         match weights {
             Weights::Equal => None,
@@ -228,6 +239,7 @@ pub fn risk_contributions(
             columns.len()
         )));
     }
+    check_weights(weights, None)?;
     if n_rows < 2 {
         return Err(invalid(format!(
             "risk contributions need at least 2 rows with a return for every held asset, got {n_rows}"
@@ -310,6 +322,18 @@ pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
 }
 
 /// `max |x|` (0 for an empty slice; NaN entries are skipped).
+/// Weights must be finite (`window`: the window of a row of per-window weights).
+fn check_weights(weights: &[f64], window: Option<usize>) -> Result<()> {
+    let Some(j) = weights.iter().position(|w| !w.is_finite()) else {
+        return Ok(());
+    };
+    let of = window.map_or(String::new(), |k| format!(" of window {k}"));
+    Err(invalid(format!(
+        "the weight{of} of asset {j} is {}: weights must be finite numbers",
+        weights[j]
+    )))
+}
+
 fn largest_abs(x: &[f64]) -> f64 {
     x.iter().fold(0.0f64, |acc, v| acc.max(v.abs()))
 }
@@ -1141,6 +1165,22 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn weights_that_are_not_finite_are_refused() {
+        // Found by the fuzz target: an infinite weight gave infinite scores.
+        let columns = orthogonal_columns(16, &[1.0, 2.0]);
+        let slices: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let call =
+            |weights| diversification(&slices, 16, &[15], weights, &options(16), &Interrupt::new());
+        let error = call(Weights::Static(&[0.5, f64::INFINITY])).unwrap_err();
+        assert!(error.to_string().contains("asset 1"), "{error}");
+        assert!(call(Weights::PerWindow(&[f64::NAN, f64::NAN])).is_ok());
+        let error = call(Weights::PerWindow(&[0.5, f64::NAN])).unwrap_err();
+        assert!(error.to_string().contains("of window 0"), "{error}");
+        let risk = risk_contributions(&slices, 16, &[f64::NAN, 0.5], Shrinkage::None);
+        assert!(risk.is_err());
     }
 
     fn run(columns: &[Vec<f64>], weights: Weights<'_>, width: usize) -> Scores {

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{at_row, invalid, Error, Result};
+use crate::error::{at_row, invalid, range_error, Result};
 
 /// Holdings of every period, rows grouped by date, already aligned with the asset
 /// returns of the period and the asset exposures known before it.
@@ -35,14 +35,6 @@ struct Period {
     rb: f64,
     exposure: Vec<f64>,
     unexposed: f64,
-}
-
-fn non_finite(input: &'static str, row: usize) -> Error {
-    Error::NonFinite {
-        input,
-        row,
-        column: 0,
-    }
 }
 
 pub fn factor_contributions(input: &FactorInput<'_>) -> Result<FactorContributions> {
@@ -77,12 +69,12 @@ pub fn factor_contributions(input: &FactorInput<'_>) -> Result<FactorContributio
                     if w.is_nan() {
                         return Err(at_row(row, format!("{name} (weight) is missing")));
                     }
-                    if w.is_infinite() {
-                        return Err(non_finite(name, row));
+                    if let Some(error) = range_error(w, name, row, 0) {
+                        return Err(error);
                     }
                 }
-                if r.is_infinite() {
-                    return Err(non_finite("returns", row));
+                if let Some(error) = range_error(r, "returns", row, 0) {
+                    return Err(error);
                 }
                 if wp == 0.0 && wb == 0.0 {
                     continue;
@@ -99,9 +91,9 @@ pub fn factor_contributions(input: &FactorInput<'_>) -> Result<FactorContributio
                 if input.betas.iter().any(|b| b[row].is_nan()) {
                     period.unexposed += active;
                 } else {
-                    for (e, b) in period.exposure.iter_mut().zip(input.betas) {
-                        if b[row].is_infinite() {
-                            return Err(non_finite("exposures", row));
+                    for (f, (e, b)) in period.exposure.iter_mut().zip(input.betas).enumerate() {
+                        if let Some(error) = range_error(b[row], "exposures", row, f) {
+                            return Err(error);
                         }
                         *e += active * b[row];
                     }
@@ -120,11 +112,16 @@ pub fn factor_contributions(input: &FactorInput<'_>) -> Result<FactorContributio
     for (t, period) in per_period.into_iter().enumerate() {
         let period = period?;
         let factors = &input.factor_returns[t * k..(t + 1) * k];
-        if factors.iter().any(|f| !f.is_finite()) {
+        if factors.iter().any(|f| f.is_nan()) {
             return Err(at_row(
                 input.date_starts[t],
                 "a factor return is missing on this date",
             ));
+        }
+        // Positioned by period and factor.
+        let range = |(f, &v)| range_error(v, "factor_returns", t, f);
+        if let Some(error) = factors.iter().enumerate().find_map(range) {
+            return Err(error);
         }
         let start = out.contributions.len();
         out.contributions

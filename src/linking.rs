@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::error::{at_row, invalid, Result};
+use crate::error::{at_row, in_range, invalid, Result};
 use crate::groups::{Distinct, Keys};
 
 /// Arithmetic linking methods.
@@ -53,6 +53,23 @@ pub fn compound(returns: &[f64]) -> f64 {
     returns.iter().fold(1.0, |acc, r| acc * (1.0 + r)) - 1.0
 }
 
+/// The sizes of returns and effects linking computes with (see [`in_range`]).
+const OUT_OF_RANGE: &str = "too large or too small to compute with: nonzero values must \
+     lie between 1e-150 and 1e150 in size";
+
+/// The error of linked effects that are not all finite: inputs in range can still
+/// compound beyond the range of floating point.
+fn overflowed<'a>(mut linked: impl Iterator<Item = &'a f64>) -> Result<()> {
+    if linked.all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "linking: the returns compound beyond the range of floating point (1e308); \
+             link fewer periods or returns of a sensible size",
+        ))
+    }
+}
+
 fn check_returns(rp: &[f64], rb: &[f64]) -> Result<()> {
     if rp.len() != rb.len() {
         return Err(invalid("linking: return series of different lengths"));
@@ -63,6 +80,9 @@ fn check_returns(rp: &[f64], rb: &[f64]) -> Result<()> {
     for (t, (p, b)) in rp.iter().zip(rb).enumerate() {
         if !(p.is_finite() && b.is_finite()) {
             return Err(at_row(t, "the period return is missing or infinite"));
+        }
+        if !(in_range(*p) && in_range(*b)) {
+            return Err(at_row(t, format!("the period return is {OUT_OF_RANGE}")));
         }
         if *p <= -1.0 || *b <= -1.0 {
             return Err(at_row(t, "a return of -100% or less cannot be linked"));
@@ -135,6 +155,9 @@ pub fn link(
         if period.iter().any(|e| !e.is_finite()) {
             return Err(at_row(t, "an effect is missing or infinite"));
         }
+        if !period.iter().all(|&e| in_range(e)) {
+            return Err(at_row(t, format!("an effect is {OUT_OF_RANGE}")));
+        }
         let sum: f64 = period.iter().sum();
         let excess = rp[t] - rb[t];
         if (sum - excess).abs() > CONSISTENCY_TOLERANCE {
@@ -166,6 +189,7 @@ pub fn link(
             }
         }
     }
+    overflowed(linked.iter())?;
     Ok(linked)
 }
 
@@ -210,6 +234,9 @@ pub fn link_geometric(
         if a.iter().chain(s).any(|e| !e.is_finite()) {
             return Err(at_row(t, "an effect is missing or infinite"));
         }
+        if !a.iter().chain(s).all(|&e| in_range(e)) {
+            return Err(at_row(t, format!("an effect is {OUT_OF_RANGE}")));
+        }
         let (total_a, total_s): (f64, f64) = (a.iter().sum(), s.iter().sum());
         if total_a <= -1.0 || total_s <= -1.0 {
             return Err(at_row(
@@ -240,7 +267,7 @@ pub fn link_geometric(
     // Back from log sums: x / ln(1 + x) = 1 / log_ratio(x) with x = e^{log} - 1.
     let back = |log: f64| 1.0 / log_ratio(log.exp_m1());
     let (to_a, to_s, to_g) = (back(log_a), back(log_s), back(log_a + log_s));
-    Ok(GeometricLinks {
+    let links = GeometricLinks {
         allocation: logs.0.iter().map(|l| l * to_a).collect(),
         selection: logs.1.iter().map(|l| l * to_s).collect(),
         total: logs
@@ -249,7 +276,15 @@ pub fn link_geometric(
             .zip(&logs.1)
             .map(|(a, s)| (a + s) * to_g)
             .collect(),
-    })
+    };
+    overflowed(
+        links
+            .allocation
+            .iter()
+            .chain(&links.selection)
+            .chain(&links.total),
+    )?;
+    Ok(links)
 }
 
 /// A Brinson effects table, one row per (date, sector), rows grouped by date.
@@ -405,6 +440,20 @@ mod tests {
 
     const RP: [f64; 4] = [0.052, -0.031, 0.018, 0.094];
     const RB: [f64; 4] = [0.040, -0.012, 0.025, 0.061];
+
+    #[test]
+    fn returns_that_compound_beyond_floating_point_are_refused() {
+        // Found by the fuzz target: each return in range, their product infinite.
+        let rp = [1e150; 4];
+        let rb = [0.0; 4];
+        let effects: Vec<f64> = rp.to_vec();
+        for method in [LinkMethod::Carino, LinkMethod::Grap, LinkMethod::Frongello] {
+            let error = link(&rp, &rb, &effects, 1, method).unwrap_err();
+            assert!(error.to_string().contains("compound beyond"), "{error}");
+        }
+        let error = link(&[1e200], &[0.0], &[1e200], 1, LinkMethod::Carino).unwrap_err();
+        assert!(error.to_string().contains("too large"), "{error}");
+    }
 
     /// Two effects per period that add up to each period's excess.
     fn effects() -> Vec<f64> {

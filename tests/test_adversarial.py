@@ -16,6 +16,7 @@ import datetime as dt
 import factorcore as fc
 import numpy as np
 import polars as pl
+import pytest
 from factorcore import DtypeError, InvalidInputError, NonFiniteError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -186,3 +187,38 @@ def test_returns_whose_squares_overflow_are_refused():
             assert "too large" in str(error)
         else:
             raise AssertionError("accepted returns beyond 1e150")
+
+
+def test_brinson_values_out_of_range_name_the_column_and_row():
+    # Found by the kernel fuzz target: weights near 1e300 gave infinite effects.
+    day = [START, START, START + dt.timedelta(days=1), START + dt.timedelta(days=1)]
+    frame = pl.DataFrame(
+        {
+            "date": day,
+            "sector": ["a", "b", "a", "b"],
+            "wp": [0.5, 0.5, 0.5, 0.5],
+            "wb": [0.4, 0.6, 0.4, 0.6],
+            "rp": [0.01, 0.02, 0.03, 1e200],
+            "rb": [0.01, 0.01, 0.02, 0.02],
+        }
+    )
+    with pytest.raises(InvalidInputError, match=r"'rp'.*too large.*row 3"):
+        fc.brinson(frame)
+
+
+def test_linked_returns_that_compound_beyond_floating_point_are_refused():
+    # Found by the kernel fuzz target: returns in range compounded to inf.
+    n = 5
+    rp = [1e100] * n
+    effects = pl.DataFrame(
+        {
+            "date": [START + dt.timedelta(days=d) for d in range(n)],
+            "rp": rp,
+            "rb": [0.0] * n,
+            "MKT": rp,
+            "specific": [0.0] * n,
+            "total": rp,
+        }
+    )
+    with pytest.raises(InvalidInputError, match="compound beyond the range"):
+        fc.link(effects)

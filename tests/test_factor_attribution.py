@@ -448,6 +448,30 @@ def test_infinite_exposure_names_the_factor_date_and_asset(problem):
         call(p, exposures=exposures)
 
 
+def test_factor_return_out_of_range_names_the_factor_and_date(problem):
+    """Found by the kernel fuzz target: 1e300 values gave infinite contributions."""
+    p = problem
+    day = p["dates"][int(p["w_idx"][7])]
+    factor_returns = p["factor_returns"].with_columns(
+        pl.when(pl.col("date") == day).then(1e200).otherwise(pl.col("HML")).alias("HML")
+    )
+    with pytest.raises(InvalidInputError, match=has_all("too large", "HML", day.isoformat())):
+        call(p, factor_returns=factor_returns)
+
+
+def test_exposures_and_weights_out_of_range_name_the_column(problem):
+    p = problem
+    exposures = p["exposures"].with_columns(pl.lit(-1e200).alias("SMB"))
+    with pytest.raises(InvalidInputError, match=has_all("'SMB'", "too large", "asset")):
+        call(p, exposures=exposures)
+    weights = p["weights"].with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(1e-200).otherwise(pl.col("wp")).alias("wp")
+    )
+    day = weights["date"][5]
+    with pytest.raises(InvalidInputError, match=has_all("'wp'", "too small", day.isoformat())):
+        call(p, weights=weights)
+
+
 @pytest.mark.parametrize("frame", ["weights", "exposures", "long returns"])
 def test_null_asset_label(problem, frame):
     """A null asset joined nothing: its exposure rows were dropped without a word."""

@@ -155,6 +155,8 @@ pub struct Direct {
     pub coef: Vec<f64>,
     pub se: Vec<f64>,
     pub r2: f64,
+    /// The total sum of squares r2 is relative to.
+    pub tss: f64,
     pub resid_vol: f64,
     pub least_share: f64,
 }
@@ -198,6 +200,7 @@ pub fn direct_solve(a_rows: &[Vec<f64>], y: &[f64], w: &[f64], intercept: bool) 
         coef,
         se,
         r2: 1.0 - ssr / tss,
+        tss,
         resid_vol: s2.sqrt(),
         least_share,
     })
@@ -397,8 +400,8 @@ pub fn rolling_ols(data: &[u8]) {
                 d.resid_vol,
             );
             if d.r2.is_finite() && !r2[[t, j]].is_nan() {
-                let tss = want_ssr / (1.0 - d.r2);
-                let tolerance = 1e-8 + rounding / tss;
+                // A perfect fit has no SSR to derive the total sum of squares from.
+                let tolerance = 1e-8 + rounding / d.tss;
                 assert!(
                     (r2[[t, j]] - d.r2).abs() <= tolerance,
                     "{at}: r2 got {:e}, want {:e} (tolerance {tolerance:e})",

@@ -101,7 +101,8 @@ def brinson(
       weights, a missing return under a non-zero weight, a (date, asset) or
       sector-level (date, sector) pair given twice, weights that do not sum to 1 on a
       date (for instance a date with no benchmark rows), a sector whose holdings net to
-      zero weight but not to zero contribution. ``inf`` anywhere raises
+      zero weight but not to zero contribution, a weight or return beyond 1e150 in size
+      (or below 1e-150 and not zero). ``inf`` anywhere raises
       :class:`~factorcore.NonFiniteError`.
     - Dates need not be sorted (sorting first costs time on large tables).
 
@@ -237,7 +238,9 @@ def link(
     InvalidInputError
         Missing columns, fewer than one period, a period whose effects do not add up to
         its excess return (for instance geometric effects linked arithmetically, or
-        arithmetic ones with ``"geometric"``), a return of -100% or less.
+        arithmetic ones with ``"geometric"``), a return of -100% or less, a return or
+        effect whose size is beyond 1e150 (or below 1e-150 and not zero), returns that
+        compound beyond the range of floating point.
     """
     frame = as_frame(effects, "effects")
     method = _choice(method, _LINK_METHODS, "method")
@@ -348,7 +351,8 @@ def factor_attribution(
         null asset label, (date, asset) given twice in `weights` or in `exposures`, a
         factor missing from `exposures`. ``inf`` in weights, returns, exposures or
         factor returns raises :class:`~factorcore.NonFiniteError` naming the column
-        and date.
+        and date; a value beyond 1e150 in size (or below 1e-150 and not zero) raises
+        InvalidInputError naming them too.
     """
     weights = as_frame(weights, "weights")
     exposures = as_frame(exposures, "exposures")
@@ -420,7 +424,13 @@ def factor_attribution(
             np.ascontiguousarray(matrix),
         )
     except InvalidInputError as exc:
-        columns = {"wp": wp, "wb": wb, "returns": value}
+        if getattr(exc, "input", None) == "factor_returns":
+            # Positioned by period and factor.
+            factor, on = factors[exc.column], periods[exc.row]
+            raise InvalidInputError(
+                f"factor_returns column {factor!r} {_OUT_OF_RANGE} on {on}; rescale the data"
+            ) from None
+        columns = {"wp": wp, "wb": wb, "returns": value, "exposures": factors}
         raise _at_row(exc, holdings, [date, asset], columns) from None
 
     contributions = out["contributions"]
@@ -705,26 +715,47 @@ def _describe(frame: pl.DataFrame, row: int, keys: list[str] | tuple[str, ...]) 
 
 
 def _at_row(
-    exc: InvalidInputError, frame: pl.DataFrame, keys: list[str], columns: dict[str, str]
+    exc: InvalidInputError,
+    frame: pl.DataFrame,
+    keys: list[str],
+    columns: dict[str, str | list[str]],
 ) -> InvalidInputError:
-    """The core's row error with the row's dates and labels, or `exc` unchanged."""
+    """The core's row error with the row's dates and labels, or `exc` unchanged.
+
+    `columns` names the core's inputs: a column name, or one name per core column.
+    """
     row = getattr(exc, "row", None)
     if row is None:
         return exc
     where = _describe(frame, row, keys)
-    if isinstance(exc, NonFiniteError):
-        name = columns.get(exc.input, exc.input)
-        err: InvalidInputError = NonFiniteError(
-            f"column {name!r} is infinite at {where}; use null or NaN for missing values"
-        )
+    internal = getattr(exc, "input", None)
+    if internal is not None:
+        # A value at a position: infinite, or out of range.
+        name = columns.get(internal, internal)
+        if isinstance(name, list):
+            name = name[exc.column]
+        err: InvalidInputError
+        if isinstance(exc, NonFiniteError):
+            err = NonFiniteError(
+                f"column {name!r} is infinite at {where}; use null or NaN for missing values"
+            )
+        else:
+            err = InvalidInputError(f"column {name!r} {_OUT_OF_RANGE} at {where}; rescale the data")
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         return err
     problem = exc.problem
     for internal, name in columns.items():
-        problem = problem.replace(f"{internal} (", f"{name!r} (")
+        if isinstance(name, str):
+            problem = problem.replace(f"{internal} (", f"{name!r} (")
     err = InvalidInputError(f"{where}: {problem}")
     err.row = row
     return err
+
+
+_OUT_OF_RANGE = (
+    "has a value too large or too small to compute with (nonzero values must lie "
+    "between 1e-150 and 1e150 in size)"
+)
 
 
 def _check_weight_sums(

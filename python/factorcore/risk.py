@@ -735,13 +735,24 @@ def _call(
     what: str = "returns",
     **kwargs: Any,
 ) -> Any:
-    """Calls the core, naming the column (of `what`) and date of an infinite value."""
+    """Calls the core, naming the column (of `what`) and date of an infinite value or of
+    one out of range."""
     try:
         return function(*args, **kwargs)
-    except NonFiniteError as exc:
-        err = NonFiniteError(
-            f"{what} column {assets[exc.column]!r} has an infinite value on "
-            f"{dates[exc.row]} (row {exc.row}); use null or NaN for missing values"
-        )
+    except InvalidInputError as exc:
+        if getattr(exc, "input", None) is None:
+            raise
+        where = f"{what} column {assets[exc.column]!r}"
+        when = f"on {dates[exc.row]} (row {exc.row})"
+        err: InvalidInputError
+        if isinstance(exc, NonFiniteError):
+            err = NonFiniteError(
+                f"{where} has an infinite value {when}; use null or NaN for missing values"
+            )
+        else:
+            err = InvalidInputError(
+                f"{where} has a value too large or too small to compute with {when}: nonzero "
+                "values must lie between 1e-150 and 1e150 in size; rescale the data"
+            )
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         raise err from None
