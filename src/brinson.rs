@@ -286,6 +286,11 @@ pub fn brinson(
             },
         )
         .collect();
+    if interrupt.is_set() {
+        // Millions of dates' small buffers: freed on every core, the user is waiting.
+        per_date.into_par_iter().for_each(drop);
+        return Err(crate::Error::Interrupted);
+    }
     // Codes in order of first appearance over the whole table, then a dense grid.
     let mut codes: FxHashMap<u64, usize> = FxHashMap::default();
     let mut sector_rows = Vec::new();
@@ -316,8 +321,21 @@ pub fn brinson(
         "brinson's (date x sector) cells",
     )?;
     for (d, date) in dates.iter().enumerate() {
-        interrupt.check()?;
+        if interrupt.is_set() {
+            dates.into_par_iter().for_each(drop);
+            return Err(crate::Error::Interrupted);
+        }
         for (key, cell) in date.keys.iter().zip(&date.cells) {
+            // Each input in range, their products and ratios need not be.
+            let values = [cell.wp, cell.wb, cell.rp, cell.rb];
+            let effects = [cell.allocation, cell.selection, cell.interaction];
+            if values.iter().chain(&effects).any(|v| v.is_infinite()) {
+                return Err(at_row(
+                    input.date_starts[d],
+                    "the sector returns or effects of this date would exceed 1e308 \
+                     (weights times returns, or returns over tiny weights): rescale them",
+                ));
+            }
             cells[d * n_sectors + codes[key]] = *cell;
         }
     }
@@ -815,7 +833,7 @@ mod tests {
         stop.set();
         assert_eq!(
             brinson(&input, options, &stop).err(),
-            Some(Error::Interrupted)
+            Some(crate::Error::Interrupted)
         );
     }
 }

@@ -212,6 +212,13 @@ pub fn diversification(
         scores.avg_correlation.push(row.avg_correlation);
         scores.not_converged.push(row.not_converged);
     }
+    // Each input in range, their product need not be.
+    if let Some(k) = scores.volatility.iter().position(|v| v.is_infinite()) {
+        return Err(overflow(&format!(
+            "the portfolio volatility of the window ending at row {}",
+            ends[k]
+        )));
+    }
     Ok(scores)
 }
 
@@ -294,6 +301,9 @@ pub fn risk_contributions(
         .zip(&unit)
         .map(|(m, w)| m * w / vol)
         .collect();
+    if component.iter().any(|c| c.is_infinite()) {
+        return Err(overflow("the risk contributions"));
+    }
     Ok(RiskContributions {
         volatility,
         marginal,
@@ -322,6 +332,13 @@ pub(crate) fn check_columns(columns: &[&[f64]], n_rows: usize) -> Result<()> {
 }
 
 /// `max |x|` (0 for an empty slice; NaN entries are skipped).
+/// The error of a result beyond the range of floating point.
+fn overflow(what: &str) -> crate::Error {
+    invalid(format!(
+        "{what} would exceed 1e308 (weights times returns): rescale the weights or the returns"
+    ))
+}
+
 /// Weights must be finite (`window`: the window of a row of per-window weights).
 fn check_weights(weights: &[f64], window: Option<usize>) -> Result<()> {
     let Some(j) = weights.iter().position(|w| !w.is_finite()) else {

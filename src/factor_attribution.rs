@@ -132,6 +132,14 @@ pub fn factor_contributions(input: &FactorInput<'_>) -> Result<FactorContributio
         out.rb.push(period.rb);
         out.unexposed_weight.push(period.unexposed);
     }
+    // Each input in range, their products need not be.
+    let results = [&out.rp, &out.rb, &out.contributions, &out.specific];
+    if results.iter().any(|r| r.iter().any(|v| !v.is_finite())) {
+        return Err(invalid(
+            "factor attribution: weights times exposures times factor returns would exceed \
+             1e308; rescale them",
+        ));
+    }
     Ok(out)
 }
 

@@ -1,6 +1,7 @@
 //! A bounded random-input driver for the targets of `src/lib.rs`, for CI (`make fuzz`):
 //! each target runs on pseudo-random byte strings for `FUZZ_SECONDS` (default 2) and a
-//! failure prints the input as hex, which `FUZZ_REPLAY=<target>:<hex>` runs again.
+//! failure prints the input as hex, which `FUZZ_REPLAY=<target>:<hex>` runs again and
+//! which belongs in `findings.txt`, replayed first by every run.
 //! The same targets build as libFuzzer binaries (`cargo fuzz run <target>`) for
 //! longer, coverage-guided runs.
 
@@ -16,15 +17,35 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The target a `<target>:<hex>` line names, and its input.
+fn parse(line: &str) -> (fn(&[u8]), Vec<u8>) {
+    let (name, data) = line.split_once(':').expect("<target>:<hex>");
+    let (_, target) = factorcore_fuzz::TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no target {name}"));
+    (*target, unhex(data))
+}
+
+#[test]
+fn every_past_finding_passes() {
+    let findings = include_str!("../findings.txt");
+    for line in findings
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (target, data) = parse(line);
+        if std::panic::catch_unwind(|| target(&data)).is_err() {
+            panic!("a past finding fails again: FUZZ_REPLAY={line}");
+        }
+    }
+}
+
 #[test]
 fn targets_on_random_inputs() {
     if let Ok(replay) = std::env::var("FUZZ_REPLAY") {
-        let (name, data) = replay.split_once(':').expect("FUZZ_REPLAY=<target>:<hex>");
-        let (_, target) = factorcore_fuzz::TARGETS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .expect("a target");
-        target(&unhex(data));
+        let (target, data) = parse(&replay);
+        target(&data);
         return;
     }
     let seconds: f64 = std::env::var("FUZZ_SECONDS")
