@@ -33,7 +33,7 @@ use crate::window::{for_each_window, window_counts, Outer, Span, WindowSums};
 const ROUNDING: f64 = 64.0 * f64::EPSILON;
 
 /// Rows sampled per asset for the median its returns are centred on.
-const SHIFT_SAMPLE: usize = 255;
+const SHIFT_SAMPLE: usize = 31;
 
 /// Assets per group: wide groups write long runs of each output row and spread each
 /// date's fixed costs over more assets, but the window sums of a group with gaps (four
@@ -642,8 +642,8 @@ impl TailRepair {
     ) {
         self.found.clear();
         let lossy = |l: usize| {
-            let entries = segments.iter().map(|&s| s * lanes + l);
-            window.lossy(t, sums, entries)
+            let mut entries = segments.iter().map(|&s| s * lanes + l);
+            entries.any(|e| window.lossy(t, sums, e..e + 1))
         };
         self.found.extend((0..lanes).filter(|&l| all || lossy(l)));
     }
@@ -759,7 +759,7 @@ impl Problem {
             .map(|f| {
                 let present = (0..t_len).filter(|&t| row_ok[t]).map(|t| x[[t, f]]);
                 if options.intercept {
-                    median(present.collect())
+                    median(&mut present.collect::<Vec<_>>())
                 } else {
                     0.0
                 }
@@ -971,23 +971,20 @@ impl Problem {
             }
             gappy |= missing > 0;
         }
+        let mut kept = Vec::with_capacity(sample.len() / lanes.max(1));
         let shift: Vec<f64> = (0..lanes)
             .map(|l| {
                 if !self.intercept || count[l] == 0 {
                     return 0.0;
                 }
-                let kept: Vec<f64> = sample
-                    .iter()
-                    .skip(l)
-                    .step_by(lanes)
-                    .copied()
-                    .filter(|v| !v.is_nan())
-                    .collect();
+                kept.clear();
+                let column = sample.iter().skip(l).step_by(lanes);
+                kept.extend(column.copied().filter(|v| !v.is_nan()));
                 if kept.is_empty() {
                     // No sampled row has this asset's return: its mean will do.
                     sum[l] / count[l] as f64
                 } else {
-                    median(kept)
+                    median(&mut kept)
                 }
             })
             .collect();
@@ -1688,7 +1685,7 @@ fn split_rows<'a, T>(
 }
 
 /// The median of finite values (0 for none): the upper median, no averaging needed.
-fn median(mut values: Vec<f64>) -> f64 {
+fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
@@ -2009,6 +2006,53 @@ mod tests {
             let problem = Problem::new(&y.view(), x.view(), &o).unwrap();
             let splits = problem.date_splits(5);
             assert_eq!(splits.is_empty(), o.window.is_none(), "{splits:?} {o:?}");
+        }
+    }
+
+    #[test]
+    fn every_output_entry_is_written() {
+        // The bindings hand the kernel uninitialised NumPy arrays: buffers filled with a
+        // NaN of its own payload must come back equal, bit for bit, to zeroed ones.
+        let sentinel = f64::from_bits(0x7ff8_dead_beef_0001);
+        let (mut y, x) = market(90, 21, 2, 9, 0.0);
+        y[[5, 3]] = f64::NAN;
+        y.column_mut(20).fill(f64::NAN);
+        for o in [
+            options(Some(10), None, None, true),
+            options(Some(7), Some(5), Some(4.0), true),
+            options(Some(12), None, None, false),
+            options(None, Some(30), None, true),
+            RollingOlsOptions {
+                stats: false,
+                tstats: false,
+                ..options(Some(10), None, None, true)
+            },
+        ] {
+            let want = rolling_ols(&y.view(), x.view(), &o).unwrap();
+            let mut got = want.clone();
+            got.coef.fill(sentinel);
+            got.tstat.iter_mut().for_each(|a| a.fill(sentinel));
+            got.r2.iter_mut().for_each(|a| a.fill(sentinel));
+            got.resid_vol.iter_mut().for_each(|a| a.fill(sentinel));
+            got.n_obs.fill(u32::MAX);
+            let views = RollingOlsViews {
+                coef: got.coef.view_mut(),
+                tstat: got.tstat.as_mut().map(|a| a.view_mut()),
+                r2: got.r2.as_mut().map(|a| a.view_mut()),
+                resid_vol: got.resid_vol.as_mut().map(|a| a.view_mut()),
+                n_obs: got.n_obs.view_mut(),
+            };
+            rolling_ols_into(&y.view(), x.view(), &o, views, &Interrupt::new()).unwrap();
+            let bits = |a: &Array3<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.coef), bits(&want.coef), "coef {o:?}");
+            let planes = |r: &RollingOls| -> Vec<u64> {
+                let stats = [&r.r2, &r.resid_vol].into_iter().flatten();
+                let t = r.tstat.iter().flat_map(|a| a.iter());
+                let v = t.chain(stats.flat_map(|a| a.iter()));
+                v.map(|v| v.to_bits()).collect()
+            };
+            assert_eq!(planes(&got), planes(&want), "statistics {o:?}");
+            assert_eq!(got.n_obs, want.n_obs, "n_obs {o:?}");
         }
     }
 

@@ -138,10 +138,11 @@ fn run<T: Send>(
     }
 }
 
-/// A zeroed NumPy array for output `name` of `binding`, or a MemoryError that names its
-/// size and the size of all outputs (`total_bytes`) when it cannot be allocated
+/// An uninitialised NumPy array for output `name` of `binding`, which the kernel writes
+/// in full (zeroing it first would write every page twice), or a MemoryError that names
+/// its size and the size of all outputs (`total_bytes`) when it cannot be allocated
 /// (`PyArray::zeros` would panic instead).
-fn zeros<'py, T: numpy::Element, D: Dimension>(
+fn uninit<'py, T: numpy::Element, D: Dimension>(
     py: Python<'py>,
     (binding, name): (&str, &str),
     shape: &[usize],
@@ -149,7 +150,7 @@ fn zeros<'py, T: numpy::Element, D: Dimension>(
 ) -> PyResult<Bound<'py, PyArray<T, D>>> {
     let numpy = py.import("numpy")?;
     let dims = PyTuple::new(py, shape)?;
-    match numpy.call_method1("zeros", (dims, numpy::dtype::<T>(py))) {
+    match numpy.call_method1("empty", (dims, numpy::dtype::<T>(py))) {
         Ok(array) => Ok(array.cast_into::<PyArray<T, D>>()?),
         Err(err) if err.is_instance_of::<PyMemoryError>(py) => {
             let bytes = shape
@@ -168,7 +169,8 @@ fn zeros<'py, T: numpy::Element, D: Dimension>(
     }
 }
 
-/// Allocates the outputs as NumPy arrays and lets the kernel fill them in place.
+/// Allocates the outputs as NumPy arrays and lets the kernel fill them in place (every
+/// entry: see the kernel's test `every_output_entry_is_written`).
 fn fit<'py, Y: Panel + Send>(
     py: Python<'py>,
     y: Y,
@@ -188,20 +190,20 @@ fn fit<'py, Y: Panel + Send>(
         .and_then(|plane| plane.checked_mul(8 * f64_planes + 4))
         .filter(|&b| b <= isize::MAX as usize);
     let name = |output| ("rolling_ols", output);
-    let coef = zeros::<f64, _>(py, name("coef"), &[p, t_len, n], total_bytes)?;
+    let coef = uninit::<f64, _>(py, name("coef"), &[p, t_len, n], total_bytes)?;
     let tstat = options
         .tstats
-        .then(|| zeros::<f64, _>(py, name("tstat"), &[p, t_len, n], total_bytes))
+        .then(|| uninit::<f64, _>(py, name("tstat"), &[p, t_len, n], total_bytes))
         .transpose()?;
     let r2 = options
         .stats
-        .then(|| zeros::<f64, _>(py, name("r2"), &[t_len, n], total_bytes))
+        .then(|| uninit::<f64, _>(py, name("r2"), &[t_len, n], total_bytes))
         .transpose()?;
     let resid_vol = options
         .stats
-        .then(|| zeros::<f64, _>(py, name("resid_vol"), &[t_len, n], total_bytes))
+        .then(|| uninit::<f64, _>(py, name("resid_vol"), &[t_len, n], total_bytes))
         .transpose()?;
-    let n_obs = zeros::<u32, _>(py, name("n_obs"), &[t_len, n], total_bytes)?;
+    let n_obs = uninit::<u32, _>(py, name("n_obs"), &[t_len, n], total_bytes)?;
     {
         let mut coef_rw = coef.readwrite();
         let mut tstat_rw = tstat.as_ref().map(|a| a.readwrite());

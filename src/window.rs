@@ -26,6 +26,8 @@
 //! the squares keeps every entry within `LOSS_LIMIT` times eps of its window's scale.
 //! On data without such rows the check never fires and nothing else changes.
 
+use std::ops::Range;
+
 /// How many times the previous block's part of a sum of squares may exceed the
 /// window's own sum before the window's tail is summed again: at most 8 bits lost.
 pub const LOSS_LIMIT: f64 = 256.0;
@@ -271,20 +273,24 @@ impl WindowSums {
         }
     }
 
-    /// Whether any of `entries` of the window's sums at `t` (`sums`, as returned by the
-    /// step of row `t`; entries that are sums of non-negative terms) may have lost
+    /// Whether any of the `entries` of the window's sums at `t` (`sums`, as returned by
+    /// the step of row `t`; entries that are sums of non-negative terms) may have lost
     /// digits to rows that have left: see [`LOSS_LIMIT`].
     #[inline(always)]
-    pub fn lossy(&self, t: usize, sums: &[f64], entries: impl IntoIterator<Item = usize>) -> bool {
+    pub fn lossy(&self, t: usize, sums: &[f64], entries: Range<usize>) -> bool {
         let Some(scale) = self.tail_scale(t) else {
             return false;
         };
+        let (previous, sums) = (&self.previous[entries.clone()], &sums[entries]);
         // Not `any`: without an early exit the comparisons vectorise. Negated, so that a
         // NaN sum is lossy too.
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
-        entries.into_iter().fold(false, |lossy, e| {
-            lossy | !(scale * self.previous[e] <= LOSS_LIMIT * sums[e])
-        })
+        previous
+            .iter()
+            .zip(sums)
+            .fold(false, |lossy, (&previous, &sum)| {
+                lossy | !(scale * previous <= LOSS_LIMIT * sum)
+            })
     }
 
     /// Sums the rows of the previous block that are still inside the window ending at
@@ -532,7 +538,8 @@ pub fn for_each_window(
             fill_row(r, window.leaving());
         }
         window.advance(t);
-        let rebuilt = window.lossy(t, window.sums(t), squares.iter().copied());
+        let sums = window.sums(t);
+        let rebuilt = squares.iter().any(|&e| window.lossy(t, sums, e..e + 1));
         if rebuilt {
             window.rebuild_own_tail(t, &every, &mut fill_row);
         }
