@@ -13,6 +13,13 @@ from factorcore.errors import DtypeError, InvalidInputError, NonFiniteError
 NUMERIC_HINT = "expected a numeric (float or integer) column"
 
 
+# What the core says of a finite value too large or too small to compute with.
+OUT_OF_RANGE = (
+    "has a value too large or too small to compute with (nonzero values must lie "
+    "between 1e-150 and 1e150 in size)"
+)
+
+
 def as_frame(obj: Any, what: str) -> pl.DataFrame:
     """A DataFrame from a DataFrame or LazyFrame, or a DtypeError naming `what`."""
     if isinstance(obj, pl.LazyFrame):

@@ -9,6 +9,7 @@ import polars as pl
 
 from factorcore import _core
 from factorcore._frames import (
+    OUT_OF_RANGE,
     as_frame,
     bool_arg,
     check_dates,
@@ -428,7 +429,7 @@ def factor_attribution(
             # Positioned by period and factor.
             factor, on = factors[exc.column], periods[exc.row]
             raise InvalidInputError(
-                f"factor_returns column {factor!r} {_OUT_OF_RANGE} on {on}; rescale the data"
+                f"factor_returns column {factor!r} {OUT_OF_RANGE} on {on}; rescale the data"
             ) from None
         columns = {"wp": wp, "wb": wb, "returns": value, "exposures": factors}
         raise _at_row(exc, holdings, [date, asset], columns) from None
@@ -740,7 +741,7 @@ def _at_row(
                 f"column {name!r} is infinite at {where}; use null or NaN for missing values"
             )
         else:
-            err = InvalidInputError(f"column {name!r} {_OUT_OF_RANGE} at {where}; rescale the data")
+            err = InvalidInputError(f"column {name!r} {OUT_OF_RANGE} at {where}; rescale the data")
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         return err
     problem = exc.problem
@@ -750,12 +751,6 @@ def _at_row(
     err = InvalidInputError(f"{where}: {problem}")
     err.row = row
     return err
-
-
-_OUT_OF_RANGE = (
-    "has a value too large or too small to compute with (nonzero values must lie "
-    "between 1e-150 and 1e150 in size)"
-)
 
 
 def _check_weight_sums(

@@ -5,7 +5,9 @@ the offending column, date or parameter:
 
 - :class:`InvalidInputError` (a ``ValueError``): values, shapes or parameters that
   cannot describe a valid problem: empty input, a window longer than the data,
-  unsorted or duplicate dates, frames with no dates in common, ...
+  unsorted or duplicate dates, frames with no dates in common, a nonzero value beyond
+  1e150 or below 1e-150 in size (its square would overflow or underflow), results that
+  would exceed 1e308 (weights times returns, returns compounded), ...
 - :class:`NonFiniteError` (an :class:`InvalidInputError`): ``+inf`` or ``-inf`` in
   the data. ``NaN`` and ``null`` are not errors: they mean *missing*.
 - :class:`DtypeError` (a ``TypeError``): an input of the wrong type or dtype.

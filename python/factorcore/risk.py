@@ -11,6 +11,7 @@ import polars as pl
 
 from factorcore import _core
 from factorcore._frames import (
+    OUT_OF_RANGE,
     as_frame,
     check_dates,
     check_labels,
@@ -750,9 +751,6 @@ def _call(
                 f"{where} has an infinite value {when}; use null or NaN for missing values"
             )
         else:
-            err = InvalidInputError(
-                f"{where} has a value too large or too small to compute with {when}: nonzero "
-                "values must lie between 1e-150 and 1e150 in size; rescale the data"
-            )
+            err = InvalidInputError(f"{where} {OUT_OF_RANGE} {when}; rescale the data")
         err.input, err.row, err.column = exc.input, exc.row, exc.column
         raise err from None
