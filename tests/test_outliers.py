@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 import statsmodels.api as sm
 from helpers import make_dates, wide_frame
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference import direct_rolling_ols
 
@@ -128,6 +128,7 @@ def test_rolling_exposures_after_a_factor_outlier():
     column=st.integers(0, 5),
     halflife=st.sampled_from([None, 20.0]),
 )
+@example(row=51, magnitude=1e3, sign=1.0, column=0, halflife=20.0)
 def test_random_outliers_leave_other_windows_exact(row, magnitude, sign, column, halflife):
     y, x = market(seed=row)
     if column < 2:
@@ -140,8 +141,12 @@ def test_random_outliers_leave_other_windows_exact(row, magnitude, sign, column,
     ref = direct_rolling_ols(y, x, window=W, halflife=halflife, min_periods=W - 5, rows=rows)
     g, r = got[rows], ref["coef"]
     assert np.array_equal(np.isnan(g), np.isnan(r))
+    # Relative to the largest coefficient of the same fit: a slope that happens to be
+    # near zero (8.3e-7 next to 0.76, found here with row=51, 1e3, factor 0, halflife
+    # 20) carries the rounding of the whole solve, 2.5e-16, not a share of itself.
+    scale = np.abs(r).max(axis=-1, keepdims=True)
     ok = ~np.isnan(r)
-    assert np.max(np.abs(g[ok] - r[ok]) / np.abs(r[ok])) <= 1e-10
+    assert np.max((np.abs(g - r) / scale)[ok]) <= 1e-10
 
 
 def test_weighted_r2_stays_between_zero_and_one():
