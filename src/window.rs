@@ -110,12 +110,12 @@ impl WindowSums {
     /// stepping begins at [`first_row`](Self::first_row) instead.
     ///
     /// A rolling window's sums at the rows of block k depend only on blocks k-1 and k,
-    /// and the state is reset at each block's end, so on a block boundary stepping may
-    /// begin one block early. Anywhere else it begins at row 0.
+    /// and the state is reset at each block's end, so stepping may begin at the start
+    /// of the block before the one holding `start`. An expanding window begins at row 0.
     pub fn resuming_at(self, start: usize) -> Self {
         let first = match self.span {
-            Span::Rolling(w) if start % w == 0 => start.saturating_sub(w),
-            _ => 0,
+            Span::Rolling(w) => (start - start % w).saturating_sub(w),
+            Span::Expanding => 0,
         };
         Self { first, ..self }
     }
@@ -346,6 +346,30 @@ impl WindowSums {
         self.sums = sums;
     }
 
+    /// Takes in row `t`, asking `fill_row(r, g)` for the vector of each row `r` that
+    /// enters or leaves, and sums the window's tail again when one of the `squares`
+    /// entries shows that rows that left took digits with them (then returns `true`).
+    /// The sums are then at [`sums`](Self::sums). [`for_each_window`] is this in a loop.
+    pub fn advance_filled(
+        &mut self,
+        t: usize,
+        squares: &[usize],
+        mut fill_row: impl FnMut(usize, &mut [f64]),
+    ) -> bool {
+        fill_row(t, self.entering());
+        if let Some(r) = self.leaving_row(t) {
+            fill_row(r, self.leaving());
+        }
+        self.advance(t);
+        let sums = self.sums(t);
+        let rebuilt = squares.iter().any(|&e| self.lossy(t, sums, e..e + 1));
+        if rebuilt {
+            let every: Vec<usize> = (0..self.sums.len()).collect();
+            self.rebuild_own_tail(t, &every, fill_row);
+        }
+        rebuilt
+    }
+
     /// The sums over the window ending at `t`, once row `t` has been stepped in.
     #[inline(always)]
     pub fn sums(&self, t: usize) -> &[f64] {
@@ -531,18 +555,8 @@ pub fn for_each_window(
     mut emit: impl FnMut(usize, &[f64], bool),
 ) {
     let mut window = WindowSums::new(width, span, lambda);
-    let every: Vec<usize> = (0..width).collect();
     for t in 0..n_rows {
-        fill_row(t, window.entering());
-        if let Some(r) = window.leaving_row(t) {
-            fill_row(r, window.leaving());
-        }
-        window.advance(t);
-        let sums = window.sums(t);
-        let rebuilt = squares.iter().any(|&e| window.lossy(t, sums, e..e + 1));
-        if rebuilt {
-            window.rebuild_own_tail(t, &every, &mut fill_row);
-        }
+        let rebuilt = window.advance_filled(t, squares, &mut fill_row);
         emit(t, window.sums(t), rebuilt);
     }
 }
@@ -715,14 +729,14 @@ mod tests {
         ] {
             for lambda in [1.0, 0.8] {
                 let full = sweep(span, lambda, 0);
-                for start in [1, 6, 12, 20, 40, 42, 60] {
+                for start in [1, 5, 6, 7, 12, 19, 20, 40, 42, 59, 60] {
                     let first = WindowSums::new(2, span, lambda)
                         .resuming_at(start)
                         .first_row();
-                    // One block early on a block boundary, else from the start.
+                    // From the start of the block before the one holding `start`.
                     let expected = match span {
-                        Span::Rolling(w) if start % w == 0 => start - w,
-                        _ => 0,
+                        Span::Rolling(w) => (start / w).saturating_sub(1) * w,
+                        Span::Expanding => 0,
                     };
                     assert_eq!(first, expected, "{span:?} start={start}");
                     assert_eq!(

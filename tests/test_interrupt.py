@@ -1,10 +1,10 @@
 """Ctrl-C and memory exhaustion in real subprocesses (issue 17, items 3 and 6).
 
 Each interrupt test starts a Python process that runs one long call of the public API,
-sends it SIGINT one second into the core's work, and checks that KeyboardInterrupt
-arrives within 0.5 s, that the process is idle afterwards (the worker threads stopped),
-and that a second call in the same process gives the right answer, computed here
-independently with NumPy on the definitions.
+sends it SIGINT one second (with 2000 factors, 14 s) into the core's work, and checks
+that KeyboardInterrupt arrives within 0.5 s, that the process is idle afterwards (the
+worker threads stopped), and that a second call in the same process gives the right
+answer, computed here independently with NumPy on the definitions.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ if sys.platform == "win32":  # pragma: no cover - SIGINT cannot be sent to a chi
     pytest.skip("POSIX signals", allow_module_level=True)
 
 LATENCY_S = 0.5
-SIGNAL_AFTER_S = 1.0
+# Into the core's work; with many factors, past the first window's rows.
+SIGNAL_AFTER_S = {"default": 1.0, "rolling_ols_many_factors": 14.0}
 # CPU seconds the child may burn while it sleeps after the interrupt: ~0 once every
 # worker thread has stopped, about the sleep times the threads if they kept going.
 IDLE_SLEEP_S = 0.5
@@ -133,6 +134,29 @@ CASES = {
                 want = np.linalg.lstsq(design, ys[t - 29 : t + 1, j], rcond=None)[0]
                 error = max(error, abs(row["alpha"] - want[0]), abs(row["mkt"] - want[1]))
             assert out.height == 2 * (n - 29)
+            return error
+    """,
+    "rolling_ols_many_factors": """
+        core_call("rolling_ols")
+        rng = np.random.default_rng(8)
+        # 2000 factors: each window's 2001 x 2001 system takes tenths of a second to
+        # factorise and invert. The signal comes once the windows are being fitted.
+        x = rng.standard_normal((2100, 2000))
+        y = x[:, :3].sum(axis=1, keepdims=True) + rng.standard_normal((2100, 4))
+
+        def long_call():
+            fc.rolling_ols(y, x, window=2050, tstats=True)
+
+        def check():
+            g = np.random.default_rng(9)
+            xs = g.standard_normal((80, 40))
+            ys = xs[:, :2] @ np.array([[1.0, 0.5], [-0.2, 0.3]]) + 0.1 * g.standard_normal((80, 2))
+            coef = fc.rolling_ols(ys, xs, window=70)["coef"]  # (T, N, P)
+            error = 0.0
+            for t in range(69, 80):
+                design = np.column_stack([np.ones(70), xs[t - 69 : t + 1]])
+                want = np.linalg.lstsq(design, ys[t - 69 : t + 1], rcond=None)[0].T
+                error = max(error, np.abs(coef[t] - want).max())
             return error
     """,
     "diversification": """
@@ -253,7 +277,8 @@ def test_ctrl_c_stops_a_long_call_quickly_and_the_next_call_works(case: str) -> 
         started = child.next(timeout=120)
         assert started["event"] == "core-start", started
         # One second into the core's work, as measured from its start in the child.
-        time.sleep(max(0.0, started["at"] + SIGNAL_AFTER_S - time.monotonic()))
+        after = SIGNAL_AFTER_S.get(case, SIGNAL_AFTER_S["default"])
+        time.sleep(max(0.0, started["at"] + after - time.monotonic()))
         sent = time.monotonic()
         child.proc.send_signal(signal.SIGINT)
         stopped = child.next(timeout=120)

@@ -93,6 +93,12 @@ def rolling_ols(
     kept in [0, 1]. Nonzero values outside 1e-150 to 1e150 in size (whose squares would
     overflow, or underflow, the window sums) raise :class:`~factorcore.InvalidInputError`.
 
+    Besides its outputs a call needs memory for a few P x P matrices per thread and
+    for the inverses of up to 128 MiB worth of windows at a time, however many dates
+    there are: 2000 factors over 2100 dates run in under 1 GiB. Past 32 regressors
+    each window is factorised by blocked routines (2001 regressors: about 0.3 s per
+    window); Ctrl-C stops such a call within a few tenths of a second.
+
     Examples
     --------
     >>> import numpy as np, factorcore as fc
