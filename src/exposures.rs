@@ -2303,18 +2303,20 @@ mod tests {
         }
     }
 
+    /// Every output of a call, to the bit.
+    fn bits(r: &RollingOls) -> Vec<u64> {
+        let stats = [&r.r2, &r.resid_vol].into_iter().flatten();
+        let floats = r.coef.iter().chain(r.tstat.iter().flatten());
+        let floats = floats.chain(stats.flat_map(|a| a.iter()));
+        let counts = r.n_obs.iter().map(|&n| u64::from(n));
+        floats.map(|v| v.to_bits()).chain(counts).collect()
+    }
+
     #[test]
     fn results_do_not_depend_on_the_sweeps() {
         // Groups without gaps (assets 16 on) read the inverses sweep by sweep, resumed
         // anywhere in a block; with gaps (the first 16) they fit in one go. Both small
         // systems and large ones (solved by faer) must give the same bits for any sweep.
-        let bits = |r: &RollingOls| -> Vec<u64> {
-            let stats = [&r.r2, &r.resid_vol].into_iter().flatten();
-            let floats = r.coef.iter().chain(r.tstat.iter().flatten());
-            let floats = floats.chain(stats.flat_map(|a| a.iter()));
-            let counts = r.n_obs.iter().map(|&n| u64::from(n));
-            floats.map(|v| v.to_bits()).chain(counts).collect()
-        };
         for k in [3, linalg::LARGE_SYSTEM + 2] {
             let (mut y, x) = market(120, 20, k, 17, 0.0);
             y.slice_mut(ndarray::s![.., 16..])
@@ -2377,13 +2379,6 @@ mod tests {
         let (mut y, x) = market(230, 40, 3, 9, 0.0);
         y.slice_mut(ndarray::s![.., 16..])
             .mapv_inplace(|v| if v.is_nan() { 0.01 } else { v });
-        let bits = |r: &RollingOls| -> Vec<u64> {
-            let stats = [&r.r2, &r.resid_vol].into_iter().flatten();
-            let floats = r.coef.iter().chain(r.tstat.iter().flatten());
-            let floats = floats.chain(stats.flat_map(|a| a.iter()));
-            let counts = r.n_obs.iter().map(|&n| u64::from(n));
-            floats.map(|v| v.to_bits()).chain(counts).collect()
-        };
         for o in [
             options(Some(10), None, None, true),
             options(Some(7), Some(5), Some(4.0), true),
