@@ -518,8 +518,6 @@ impl SweepInverses {
 /// The factors' window sums, stepped forward sweep after sweep.
 struct FactorSums {
     window: WindowSums,
-    /// The next row to step in.
-    next: usize,
     /// Entries of the packed X'WX that are sums of squares.
     squares: Vec<usize>,
 }
@@ -971,10 +969,10 @@ impl Problem {
         sweeps
     }
 
-    /// Steps the factors' window sums through `dates` (the next rows, in order): the
-    /// facts of each window into `facts` (row 0 = `dates.start`) and X'WX, factorised
-    /// once and shared by all assets, inverted for each fitted date. Stops within a
-    /// date once `interrupt` is set.
+    /// Steps the factors' window sums through `dates`, the rows after those already
+    /// stepped: the facts of each window into `facts` (row 0 = `dates.start`) and X'WX,
+    /// factorised once and shared by all assets, inverted for each fitted date. Stops
+    /// within a date once `interrupt` is set.
     fn sweep_factors(
         &self,
         sums: &mut FactorSums,
@@ -982,7 +980,6 @@ impl Problem {
         dates: Range<usize>,
         interrupt: &Interrupt,
     ) -> Result<SweepInverses> {
-        debug_assert_eq!(sums.next, dates.start);
         let p = self.p;
         let fitted: Vec<bool> = dates.clone().map(|t| self.fitted(t)).collect();
         let mut starts = vec![usize::MAX; dates.len()];
@@ -1009,7 +1006,6 @@ impl Problem {
                     g.fill(0.0);
                 }
             });
-            sums.next = t + 1;
             *facts = WindowFacts {
                 tail_rebuilt: rebuilt,
                 alpha_variance: f64::NAN,
@@ -1061,7 +1057,6 @@ impl Problem {
     fn factor_sums(&self) -> FactorSums {
         FactorSums {
             window: WindowSums::new(packed_len(self.p), self.span, self.lambda),
-            next: 0,
             squares: (0..self.p).map(linalg::packed_diagonal).collect(),
         }
     }
@@ -1617,7 +1612,7 @@ impl Problem {
             }
             fits.b.copy_from_slice(xy);
             if let Some(large) = large.as_mut() {
-                if !self.solve_large_lanes(large, a, &mut fits, interrupt) {
+                if !self.solve_large_lanes(large, a, &v, &mut fits, interrupt) {
                     return;
                 }
             } else {
@@ -1661,6 +1656,7 @@ impl Problem {
         &self,
         large: &mut LargeLanes,
         a: &[f64],
+        v: &[f64],
         fits: &mut Fits,
         interrupt: &Interrupt,
     ) -> bool {
@@ -1671,7 +1667,6 @@ impl Problem {
             column,
             inverse,
         } = large;
-        let v = self.alpha_direction();
         for l in 0..lanes {
             if !fits.ok[l] {
                 continue;
@@ -1708,7 +1703,7 @@ impl Problem {
                     fits.inverse_scale[k * lanes + l] = inverse[k * p + k];
                 }
                 if self.intercept {
-                    fits.inverse_scale[l] = linalg::quadratic_form(inverse, &v);
+                    fits.inverse_scale[l] = linalg::quadratic_form(inverse, v);
                 }
             }
         }
